@@ -1,0 +1,24 @@
+"""pgjet: an asyncio PostgreSQL driver with asyncpg's API.
+
+Switching from asyncpg is a changed import: ``import pgjet as asyncpg``.
+"""
+
+from pgjet import errors
+from pgjet.connect import connect
+from pgjet.connection import Connection, ConnectionSettings, ServerVersion
+from pgjet.errors import *  # noqa: F403  (asyncpg exposes its exceptions at top level)
+from pgjet.errors import __all__ as _error_names
+from pgjet.record import Record
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Connection",
+    "ConnectionSettings",
+    "Record",
+    "ServerVersion",
+    "__version__",
+    "connect",
+    "errors",
+    *_error_names,
+]

@@ -1,0 +1,190 @@
+"""The asyncio side of the wire: feeds received bytes to the sans-I/O core.
+
+`WireTransport` is an `asyncio.BufferedProtocol`: the event loop reads straight
+into the core's buffer, the core frames and dispatches messages, and this
+adapter resolves the futures of the operations that completed. It holds no
+protocol logic of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pgjet import errors
+from pgjet._wire.core import Operation, ProtocolViolation, WireProtocol
+
+EventHandler = Callable[[tuple[Any, ...]], None]
+
+
+class WireTransport(asyncio.BufferedProtocol):
+    """Connects one socket to one `WireProtocol` core."""
+
+    def __init__(self, core: WireProtocol) -> None:
+        self.core = core
+        self.transport: asyncio.Transport | None = None
+        self.loop = asyncio.get_running_loop()
+        self.on_event: EventHandler | None = None
+        self.on_lost: Callable[[BaseException | None], None] | None = None
+        self.closed = False
+        self.lost_reason: BaseException | None = None
+        # TLS negotiation: the one-byte answer to SSLRequest is read here,
+        # before any message framing starts.
+        self._negotiation: asyncio.Future[bytes] | None = None
+        self._negotiation_buf = bytearray(64)
+        self.unexpected_plaintext = False
+        self._paused_writing: asyncio.Future[None] | None = None
+
+    # -- asyncio.BufferedProtocol --------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._negotiation is not None:
+            return memoryview(self._negotiation_buf)
+        return self.core.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._negotiation is not None:
+            self._negotiation_answer(nbytes)
+            return
+        try:
+            if self.core.buffer_updated(nbytes):
+                self._dispatch()
+        except ProtocolViolation as exc:
+            self._fatal(errors.ProtocolError(f"protocol violation from the server: {exc}"))
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost does the rest
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.lost_reason is None:
+            self.lost_reason = exc
+        if self._negotiation is not None and not self._negotiation.done():
+            self._negotiation.set_exception(
+                errors.ServerClosedDuringStartupError(
+                    "the server closed the connection during TLS negotiation"
+                )
+            )
+        self._fail_pending(self._lost_error())
+        if self._paused_writing is not None and not self._paused_writing.done():
+            self._paused_writing.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._paused_writing is None or self._paused_writing.done():
+            self._paused_writing = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._paused_writing is not None and not self._paused_writing.done():
+            self._paused_writing.set_result(None)
+
+    # -- sending ---------------------------------------------------------------
+
+    def send(self, op: Operation) -> asyncio.Future[Operation]:
+        """Write what was built into `core.out` and queue `op` to receive the answer."""
+        if self.closed or self.transport is None:
+            raise self._lost_error()
+        fut: asyncio.Future[Operation] = self.loop.create_future()
+        op.waiter = fut
+        self.core.push(op)
+        self.transport.write(self.core.out.take())
+        return fut
+
+    def flush_output(self) -> None:
+        """Write output the caller built without an operation (e.g. Terminate)."""
+        if self.transport is not None and not self.closed and len(self.core.out):
+            self.transport.write(self.core.out.take())
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        if self._paused_writing is not None and not self._paused_writing.done():
+            await self._paused_writing
+
+    # -- TLS negotiation -----------------------------------------------------
+
+    def expect_negotiation_byte(self) -> asyncio.Future[bytes]:
+        self._negotiation = self.loop.create_future()
+        return self._negotiation
+
+    def _negotiation_answer(self, nbytes: int) -> None:
+        fut = self._negotiation
+        self._negotiation = None
+        assert fut is not None
+        if fut.done():
+            return
+        if nbytes != 1:
+            # A server (or a man in the middle) that sends more than the one
+            # answer byte before the handshake could inject plaintext data
+            # we would later take for encrypted (CVE-2021-23222).
+            fut.set_exception(
+                errors.ProtocolError(
+                    "the server sent unexpected data after its answer to SSLRequest"
+                )
+            )
+            return
+        fut.set_result(bytes(self._negotiation_buf[:1]))
+        # Until start_tls takes over, nothing else may arrive: remember if
+        # something does, so the connect code can refuse the connection.
+        guard: asyncio.Future[bytes] = self.loop.create_future()
+        guard.add_done_callback(self._plaintext_after_answer)
+        self._negotiation = guard
+
+    def _plaintext_after_answer(self, fut: asyncio.Future[bytes]) -> None:
+        if not fut.cancelled():
+            fut.exception()
+            self.unexpected_plaintext = True
+
+    def end_negotiation(self) -> None:
+        fut = self._negotiation
+        self._negotiation = None
+        if fut is not None and not fut.done():
+            fut.cancel()
+
+    # -- internals -------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        core = self.core
+        if core.wants_flush:
+            core.wants_flush = False
+            self.flush_output()
+        if core.events:
+            events = core.events
+            core.events = []
+            handler = self.on_event
+            if handler is not None:
+                for event in events:
+                    handler(event)
+        if core.completed:
+            done = core.completed
+            core.completed = []
+            for op in done:
+                fut = op.waiter
+                if fut is not None and not fut.done():
+                    fut.set_result(op)
+
+    def _lost_error(self) -> errors.ConnectionDoesNotExistError:
+        reason = self.lost_reason
+        msg = "connection was closed in the middle of operation"
+        if reason is not None:
+            msg += f": {reason}"
+        exc = errors.ConnectionDoesNotExistError(msg)
+        exc.__cause__ = reason
+        return exc
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        for op in self.core.abort_pending():
+            fut = op.waiter
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+
+    def _fatal(self, exc: BaseException) -> None:
+        """The stream can't be trusted any more: fail everything and close."""
+        self.lost_reason = exc
+        self._fail_pending(exc)
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,1 @@
+"""The compiled wire core (see core.pyx). Nothing here is public API."""
