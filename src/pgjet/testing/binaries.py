@@ -154,7 +154,9 @@ def _candidate_dirs() -> Iterator[tuple[Path, str]]:
     initdb = shutil.which("initdb")
     if initdb:
         yield Path(initdb).resolve().parent, "PATH"
-    for directory in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_major_of_dir, reverse=True):
+    for directory in sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=_major_of_dir, reverse=True
+    ):
         yield Path(directory), "system"
     embedded = _embedded_bindir()
     if embedded is not None:
@@ -202,7 +204,7 @@ def _inspect(directory: Path, source: str) -> PostgresInstallation | None:
     return _inspect_resolved(resolved, source)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inspect_resolved(bindir: Path, source: str) -> PostgresInstallation | None:
     if not all(os.access(bindir / tool, os.X_OK) for tool in _SERVER_TOOLS):
         return None

@@ -8,6 +8,7 @@ processes never see half-built entries (the loser of a race discards its copy).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -15,7 +16,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from .binaries import PostgresInstallation
@@ -74,6 +75,7 @@ def _build_atomically(final: Path, build: Callable[[Path], None]) -> Path:
 # -- relocated binaries --------------------------------------------------------------------
 
 
+@functools.cache
 def runnable_installation(inst: PostgresInstallation, user: ServerUser) -> Path:
     """A bindir from which ``user`` can run ``inst``'s programs.
 
@@ -126,7 +128,7 @@ def _origin_dirs(bindir: Path) -> list[Path]:
 
 
 def _make_readable(top: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(top):
+    for dirpath, _dirnames, filenames in os.walk(top):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)
@@ -171,9 +173,3 @@ def copy_tree(source: Path, target: Path) -> None:
     )
     if proc.returncode != 0:
         raise ClusterError(f"copying {source} to {target} failed: {proc.stderr.strip()}")
-
-
-def iter_files(top: Path) -> Iterator[Path]:
-    for dirpath, _dirnames, filenames in os.walk(top):
-        for name in filenames:
-            yield Path(dirpath) / name

@@ -11,9 +11,9 @@ import datetime
 import ipaddress
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import UnsupportedFeatureError
 
@@ -53,7 +53,6 @@ class TlsFiles:
     wrong_host_key: Path
     users: tuple[str, ...] = ()
     passphrase: str = CLIENT_KEY_PASSPHRASE
-    _ca: Any = field(default=None, repr=False)
 
     def client_cert(self, user: str) -> Path:
         """Client certificate with ``CN=user``, signed by :attr:`ca_cert`."""
@@ -249,19 +248,15 @@ def _write_pair(
     key_path: Path,
     cert: x509.Certificate,
     key: ec.EllipticCurvePrivateKey,
-    passphrase: str | None = None,
 ) -> None:
     from cryptography.hazmat.primitives import serialization
 
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     os.chmod(cert_path, 0o644)
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
     data = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
     # libpq and the server refuse private keys readable by group or others.
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -289,10 +284,14 @@ def _write_client(files: TlsFiles, user: str) -> None:
         f.write(encrypted)
     untrusted_key = _new_key()
     untrusted = _leaf(other[0], other[1], user, untrusted_key, server=False)
-    _write_pair(Path(f"{base}.untrusted.crt"), Path(f"{base}.untrusted.key"), untrusted, untrusted_key)
+    _write_pair(
+        Path(f"{base}.untrusted.crt"), Path(f"{base}.untrusted.key"), untrusted, untrusted_key
+    )
 
 
-def _load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _load_pair(
+    cert_path: Path, key_path: Path
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec

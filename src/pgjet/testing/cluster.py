@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -18,7 +19,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Union
 from urllib.parse import quote
 
 from .binaries import PostgresInstallation, find_postgres
@@ -80,8 +80,8 @@ class HbaRule:
         return out
 
 
-Auth = Union[str, HbaRule, Sequence[HbaRule]]
-Settings = Mapping[str, Union[str, int, float, bool]]
+Auth = str | HbaRule | Sequence[HbaRule]
+Settings = Mapping[str, str | int | float | bool]
 
 
 def _rules(auth: Auth) -> tuple[HbaRule, ...]:
@@ -119,6 +119,11 @@ def _conf_value(value: str | int | float | bool) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _q(value: object) -> str:
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    return quote(text, safe="")
+
+
 def _free_port(ipv6: bool) -> int:
     """A TCP port free right now on 127.0.0.1 (and ::1); the caller retries on a race."""
     for _ in range(50):
@@ -134,6 +139,24 @@ def _free_port(ipv6: bool) -> int:
             continue
         return port
     raise ClusterError("could not find a free TCP port")
+
+
+def default_base_dir() -> Path:
+    """Where clusters live: ``PGJET_TMPDIR``, else ``/dev/shm`` when it is a writable tmpfs
+    with at least 1 GiB free (creating files there is ~15x faster than on a disk, and a
+    cluster is ~40 MB), else the system temp directory.
+    """
+    configured = os.environ.get("PGJET_TMPDIR")
+    if configured:
+        return Path(configured)
+    shm = Path("/dev/shm")
+    try:
+        stats = os.statvfs(shm)
+        if os.access(shm, os.W_OK | os.X_OK) and stats.f_bavail * stats.f_frsize >= 1 << 30:
+            return shm
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir())
 
 
 class Cluster:
@@ -155,7 +178,7 @@ class Cluster:
         tls_users: user names to make client certificates for (CN = user).
         superuser: name of the bootstrap superuser.
         ipv6: listen on ``::1`` as well as ``127.0.0.1``.
-        base_dir: parent directory of the cluster directory (default: the temp dir).
+        base_dir: parent directory of the cluster directory (default: :func:`default_base_dir`).
         use_template: copy a cached initdb'd data directory instead of running initdb.
         timeout: seconds allowed for each start, stop or promotion.
     """
@@ -248,6 +271,14 @@ class Cluster:
         return self._socket_dir
 
     @property
+    def server_bindir(self) -> Path:
+        """The bindir the server user runs programs from: the installation's, or a copy of
+        it in the cache when that user cannot reach the original (see ``runas``)."""
+        if self._server_bindir is None:
+            raise ClusterError("the cluster has not been started yet")
+        return self._server_bindir
+
+    @property
     def postmaster_pid(self) -> int | None:
         """PID of the running postmaster, or None."""
         from .reaper import _postmaster_pid
@@ -300,10 +331,7 @@ class Cluster:
         query.update(params)
         uri = f"postgresql://{auth}@{location}/{quote(database, safe='')}"
         if query:
-            uri += "?" + "&".join(
-                f"{quote(str(k), safe='')}={quote(os.fspath(v) if isinstance(v, os.PathLike) else str(v), safe='')}"
-                for k, v in query.items()
-            )
+            uri += "?" + "&".join(f"{_q(k)}={_q(v)}" for k, v in query.items())
         return uri
 
     def connect_kwargs(
@@ -352,10 +380,8 @@ class Cluster:
             self._pg_ctl("stop", "-m", mode, "-t", str(max(1, int(timeout))))
         except ClusterError:
             if self.is_running() and mode != "immediate":
-                try:
+                with contextlib.suppress(ClusterError):
                     self._pg_ctl("stop", "-m", "immediate", "-t", "10")
-                except ClusterError:
-                    pass
             if self.is_running():
                 self.kill()
 
@@ -442,7 +468,7 @@ class Cluster:
         trailing newline is removed. Statements run one after another (autocommit), so
         ``CREATE DATABASE`` works; the first error raises :class:`ClusterError`.
         """
-        args = [
+        args: list[str | os.PathLike[str]] = [
             self.installation.binary("psql"),
             "-X",
             "-q",
@@ -506,6 +532,18 @@ class Cluster:
             statement += f" TEMPLATE {quote_ident(template)}"
         self.sql(statement + ";")
 
+    def configure(self, settings: Settings, *, restart: bool = False) -> None:
+        """Change ``postgresql.conf`` settings of a created cluster and reload (or restart).
+
+        Settings marked "server start" in the PostgreSQL docs need ``restart=True``.
+        """
+        self.settings.update(settings)
+        self._write_conf()
+        if restart:
+            self.restart()
+        elif self.is_running():
+            self.reload()
+
     def set_auth(self, auth: Auth) -> None:
         """Replace the TCP rules of ``pg_hba.conf`` and reload the server."""
         rules = _rules(auth)
@@ -518,7 +556,9 @@ class Cluster:
 
     # -- replication -----------------------------------------------------------------------
 
-    def create_standby(self, *, settings: Settings | None = None, timeout: float | None = None) -> Cluster:
+    def create_standby(
+        self, *, settings: Settings | None = None, timeout: float | None = None
+    ) -> Cluster:
         """Start a streaming replica of this (running) cluster on its own port.
 
         Made with ``pg_basebackup -R -X stream``; returns once the standby is in
@@ -573,7 +613,7 @@ class Cluster:
     def _create(self) -> None:
         user = self.server_user
         reaper = get_reaper()
-        parent = self._base_dir_parent or Path(tempfile.gettempdir())
+        parent = self._base_dir_parent or default_base_dir()
         self._base = Path(tempfile.mkdtemp(prefix="pgjet-", dir=parent)).resolve()
         self._reaper_keys.append(reaper.watch_dir(self._base))
         if user.switch:
@@ -614,7 +654,9 @@ class Cluster:
         assert self._server_bindir is not None
         args = self._initdb_args()
         if self.use_template:
-            template = template_datadir(self._server_bindir, self.installation, self.server_user, args)
+            template = template_datadir(
+                self._server_bindir, self.installation, self.server_user, args
+            )
             copy_tree(template, self.data_dir)
             return
         self.data_dir.mkdir(mode=0o700)

@@ -120,7 +120,9 @@ class PgBouncer:
         auth = quote(user or self.cluster.superuser, safe="")
         if password is not None:
             auth += ":" + quote(password, safe="")
-        uri = f"postgresql://{auth}@{self.host}:{self.port}/{quote(database or 'postgres', safe='')}"
+        uri = (
+            f"postgresql://{auth}@{self.host}:{self.port}/{quote(database or 'postgres', safe='')}"
+        )
         if params:
             uri += "?" + "&".join(
                 f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in params.items()

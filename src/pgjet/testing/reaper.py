@@ -13,6 +13,7 @@ This file runs as a script with ``python -I -S``: stdlib only, no package import
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -74,20 +75,16 @@ def _pid_matches(pid: int, marker: str) -> bool:
 def _terminate(pids: dict[int, int], grace: float) -> None:
     """Send each pid its first signal, wait up to ``grace`` seconds, then SIGKILL survivors."""
     for pid, sig in pids.items():
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, sig)
-        except OSError:
-            pass
     deadline = time.monotonic() + grace
     alive = set(pids)
     while alive and time.monotonic() < deadline:
         alive = {pid for pid in alive if _state_of(pid) is not None}
         time.sleep(0.05)
     for pid in alive:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def cleanup(entries: dict[str, dict[str, Any]]) -> None:

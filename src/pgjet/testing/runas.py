@@ -75,7 +75,8 @@ class ServerUser:
                 f"{what or ' '.join(argv)} failed (exit {proc.returncode}, as user {self.name}):\n"
                 f"{proc.stderr.strip() or proc.stdout.strip()}"
             )
-        return proc.stdout
+        stdout: str = proc.stdout
+        return stdout
 
     def popen(
         self,
@@ -110,7 +111,7 @@ def server_user() -> ServerUser:
     return _server_user(os.geteuid(), os.environ.get("PGJET_SERVER_USER", ""))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _server_user(euid: int, requested: str) -> ServerUser:
     if euid != 0:
         entry = pwd.getpwuid(euid)
