@@ -49,6 +49,14 @@ def find_installation(kind: str) -> Any:
             if inst.major == 15:
                 return inst
         pytest.skip("Debian's postgresql-15 is not installed (apt-get install postgresql-15)")
+    if kind == "pg18-ssl":
+        # PostgreSQL 18 built with OpenSSL (tools/install-pg18-ssl.sh; .ci/run installs it).
+        from pgjet.testing import find_postgres
+
+        bindir = os.environ.get("PGJET_PG_SSL_BINDIR", "/opt/pgjet/pg18-ssl/bin")
+        if not os.path.exists(os.path.join(bindir, "postgres")):
+            pytest.skip(f"no PostgreSQL 18 with SSL at {bindir} (run tools/install-pg18-ssl.sh)")
+        return find_postgres(bindir)
     if kind == "tls":
         for inst in found:
             if inst.has_ssl:

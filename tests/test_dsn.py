@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import ssl
@@ -190,6 +191,12 @@ def test_keyword_value_single_port_applies_to_all_hosts() -> None:
     assert hosts_ports(parse("host=a,b,c port=6000")) == [("a", 6000), ("b", 6000), ("c", 6000)]
 
 
+def test_empty_port_entries_mean_the_default_port() -> None:
+    assert hosts_ports(parse("host=a,b port=5433,")) == [("a", 5433), ("b", 5432)]
+    p = parse("host=a,b port=,5433", env={"PGPORT": "6000"})
+    assert hosts_ports(p) == [("a", 6000), ("b", 5433)]
+
+
 def test_keyword_value_unix_socket_and_bare_ipv6() -> None:
     p = parse("host=/run/x,::1,[fe80::2] port=1,2,3")
     assert hosts_ports(p) == [("/run/x", 1), ("::1", 2), ("fe80::2", 3)]
@@ -210,7 +217,7 @@ def test_keyword_value_syntax_errors(dsn: str, message: str) -> None:
         parse(dsn)
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+@given(st.text(max_size=40))
 def test_keyword_value_quoting_round_trips(value: str) -> None:
     quoted = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     assert parse_dsn(f"application_name = {quoted} port=1") == [
@@ -223,10 +230,8 @@ def test_keyword_value_quoting_round_trips(value: str) -> None:
 @given(st.text(max_size=80))
 def test_hostile_dsn_text_only_raises_configuration_errors(text: str) -> None:
     for dsn in (text, "postgresql://" + text, "host=" + text):
-        try:
+        with contextlib.suppress(ClientConfigurationError):
             parse(dsn)
-        except ClientConfigurationError:
-            pass
 
 
 # --- precedence -----------------------------------------------------------------------

@@ -185,6 +185,12 @@ class WireTransport(asyncio.BufferedProtocol):
     def _fatal(self, exc: BaseException) -> None:
         """The stream can't be trusted any more: fail everything and close."""
         self.lost_reason = exc
+        # Operations completed earlier in the same read were never handed over (the
+        # violation interrupted processing): fail them too, or their waiters hang.
+        done, self.core.completed = self.core.completed, []
+        for op in done:
+            if op.waiter is not None and not op.waiter.done():
+                op.waiter.set_exception(exc)
         self._fail_pending(exc)
         if self.transport is not None:
             self.transport.abort()

@@ -20,10 +20,10 @@ DEFAULT_SOCKET_DIRS = ("/run/postgresql", "/var/run/postgresql", "/tmp", "/priva
 DEFAULT_PORT = 5432
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 
-# ------------------------------------------------------------------
-
 
 def resolve_hosts(host: str | Sequence[str] | None, merged: Merged) -> list[str]:
+    """The host list: the ``host`` argument, else the options (DSN, service, PGHOST),
+    else the defaults."""
     if host is not None and host != "" and host != []:
         if isinstance(host, str):
             items, where = host.split(","), "argument host"
@@ -85,6 +85,7 @@ def resolve_ports(
     env: Mapping[str, str],
     host_count: int,
 ) -> list[int]:
+    """One port per host: the ``port`` argument, else the options, else the default."""
     default = DEFAULT_PORT
     env_port = env.get("PGPORT", "")
     if env_port and "," not in env_port:
@@ -109,7 +110,10 @@ def resolve_ports(
             return [default] * host_count
         items, where = list(text.split(",")), found
 
-    ports = [default if item == "" else _parse_port(item, where) for item in items]
+    ports = [
+        default if isinstance(item, str) and not item.strip() else _parse_port(item, where)
+        for item in items
+    ]
     if len(ports) == 1:
         return ports * host_count
     if len(ports) != host_count:

@@ -176,62 +176,76 @@ async def _startup(wire: WireTransport, spec: AttemptSpec, cert_der: bytes | Non
     password: str | None = None
     step = StartupOp()
     fut = wire.send(step)
-    while True:
-        try:
-            await fut
-        except errors.ConnectionDoesNotExistError as exc:
-            raise errors.ServerClosedDuringStartupError(
-                f"the server at {_where(spec)} closed the connection during startup"
-            ) from exc.__cause__
-        if step.error_fields is not None:
-            raise errors.from_fields(step.error_fields)
-        kind, code, payload = step.result
-        if kind == "ready":
-            if scram is not None:
-                scram.check_complete()
-            return scram is not None and scram.channel_binding_used
-        out = core.out
-        if code == AUTH_CLEARTEXT:
-            password = password or await _resolve_password(spec)
-            out.password(auth.cleartext_password(password))
-        elif code == AUTH_MD5:
-            if len(payload) != 4:
-                raise errors.ProtocolError("AuthenticationMD5Password without a 4-byte salt")
-            password = password or await _resolve_password(spec)
-            out.password(auth.md5_password(password, spec.user, payload))
-        elif code == AUTH_SASL:
-            mechanisms = [m.decode("utf-8", "replace") for m in payload.split(b"\0") if m]
-            password = password or await _resolve_password(spec)
-            scram = auth.ScramClient(
-                mechanisms,
-                password,
-                channel_binding=spec.channel_binding,
-                tls_server_cert_der=cert_der,
-            )
-            out.sasl_initial_response(scram.mechanism, scram.client_first())
-        elif code == AUTH_SASL_CONTINUE:
-            if scram is None:
-                raise errors.ProtocolError("AuthenticationSASLContinue before AuthenticationSASL")
-            out.sasl_response(scram.client_final(payload))
-        elif code == AUTH_SASL_FINAL:
-            if scram is None:
-                raise errors.ProtocolError("AuthenticationSASLFinal before AuthenticationSASL")
-            scram.verify_server_final(payload)
-            # AuthenticationOk follows without an answer from us.
-        elif code in _UNSUPPORTED_AUTH:
-            raise errors.AuthenticationMethodError(
-                f"the server at {_where(spec)} requested {_UNSUPPORTED_AUTH[code]} "
-                "authentication, which pgjet does not support"
-            )
-        else:
-            raise errors.ProtocolError(f"unknown authentication request code {code}")
-        step = StartupOp()
-        if len(out):
+    # After our SASLResponse the server sends SASLFinal and then, without waiting
+    # for an answer, AuthenticationOk and the rest -- often in the same packet. The
+    # operation receiving those must be queued before they can arrive.
+    after_final: StartupOp | None = None
+    try:
+        while True:
+            try:
+                await fut
+            except errors.ConnectionDoesNotExistError as exc:
+                raise errors.ServerClosedDuringStartupError(
+                    f"the server at {_where(spec)} closed the connection during startup"
+                ) from exc.__cause__
+            if step.error_fields is not None:
+                raise errors.from_fields(step.error_fields)
+            kind, code, payload = step.result
+            if kind == "ready":
+                if scram is not None:
+                    scram.check_complete()
+                return scram is not None and scram.channel_binding_used
+            out = core.out
+            if code == AUTH_CLEARTEXT:
+                password = password or await _resolve_password(spec)
+                out.password(auth.cleartext_password(password))
+            elif code == AUTH_MD5:
+                if len(payload) != 4:
+                    raise errors.ProtocolError("AuthenticationMD5Password without a 4-byte salt")
+                password = password or await _resolve_password(spec)
+                out.password(auth.md5_password(password, spec.user, payload))
+            elif code == AUTH_SASL:
+                mechanisms = [m.decode("utf-8", "replace") for m in payload.split(b"\0") if m]
+                password = password or await _resolve_password(spec)
+                scram = auth.ScramClient(
+                    mechanisms,
+                    password,
+                    channel_binding=spec.channel_binding,
+                    tls_server_cert_der=cert_der,
+                )
+                out.sasl_initial_response(scram.mechanism, scram.client_first())
+            elif code == AUTH_SASL_CONTINUE:
+                if scram is None:
+                    raise errors.ProtocolError(
+                        "AuthenticationSASLContinue before AuthenticationSASL"
+                    )
+                out.sasl_response(scram.client_final(payload))
+            elif code == AUTH_SASL_FINAL:
+                if scram is None or after_final is None:
+                    raise errors.ProtocolError(
+                        "AuthenticationSASLFinal before AuthenticationSASLContinue"
+                    )
+                scram.verify_server_final(payload)
+                step, after_final = after_final, None
+                fut = step.waiter
+                continue
+            elif code in _UNSUPPORTED_AUTH:
+                raise errors.AuthenticationMethodError(
+                    f"the server at {_where(spec)} requested {_UNSUPPORTED_AUTH[code]} "
+                    "authentication, which pgjet does not support"
+                )
+            else:
+                raise errors.ProtocolError(f"unknown authentication request code {code}")
+            step = StartupOp()
             fut = wire.send(step)
-        else:
-            wire.core.push(step)
-            fut = asyncio.get_running_loop().create_future()
-            step.waiter = fut
+            if code == AUTH_SASL_CONTINUE:
+                after_final = StartupOp()
+                after_final.waiter = asyncio.get_running_loop().create_future()
+                core.push(after_final)
+    finally:
+        # Not reached (e.g. the password was wrong): nobody will await its result.
+        if after_final is not None:
+            after_final.waiter.cancel()
 
 
 async def _resolve_password(spec: AttemptSpec) -> str:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import os
@@ -405,6 +404,16 @@ class Cluster:
         family = [pid, *_children(pid)]
         os.kill(pid, sig)
         _wait_gone(family if sig == signal.SIGKILL else [pid], self.timeout)
+        # The dead postmaster may stay a zombie until its parent (init) reaps it, and the
+        # next postmaster would take that zombie for a live owner of the lock files. All
+        # processes of the old server are gone, so its lock files are stale: remove them.
+        for lock in (
+            self.data_dir / "postmaster.pid",
+            self.socket_dir / f".s.PGSQL.{self.port}.lock",
+        ):
+            with contextlib.suppress(OSError, ValueError):
+                if int(lock.read_text().split("\n", 1)[0]) == pid:
+                    lock.unlink()
 
     def close(self) -> None:
         """Stop the server (and standbys made from it) and remove all its files."""
@@ -438,6 +447,8 @@ class Cluster:
         self.close()
 
     async def __aenter__(self) -> Cluster:
+        import asyncio
+
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(
@@ -446,6 +457,8 @@ class Cluster:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        import asyncio
+
         await asyncio.to_thread(self.close)
 
     def __repr__(self) -> str:
@@ -721,6 +734,10 @@ class Cluster:
             "synchronous_commit = off",
             "log_line_prefix = '%m [%p] %q%u@%d '",
         ]
+        if _on_tmpfs(self.base_dir):
+            # Dynamic shared memory as files in the data directory, which is deleted with
+            # it: POSIX segments of a SIGKILLed server would otherwise stay in /dev/shm.
+            lines.append("dynamic_shared_memory_type = mmap")
         if self.tls is not None:
             lines += [
                 "ssl = on",
@@ -773,6 +790,25 @@ class Cluster:
             timeout=self.timeout + 15,
             what=f"pg_ctl {command}",
         )
+
+
+def _on_tmpfs(path: Path) -> bool:
+    """Whether ``path`` lies on a tmpfs mount (per /proc/self/mounts)."""
+    best, fstype = "", ""
+    target = os.path.realpath(path)
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                mount = fields[1]
+                inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) > len(best):
+                    best, fstype = mount, fields[2]
+    except OSError:
+        return False
+    return fstype == "tmpfs"
 
 
 def _children(pid: int) -> list[int]:

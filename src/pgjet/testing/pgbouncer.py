@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import shutil
@@ -219,6 +218,8 @@ class PgBouncer:
         self.close()
 
     async def __aenter__(self) -> PgBouncer:
+        import asyncio
+
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(
@@ -227,6 +228,8 @@ class PgBouncer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        import asyncio
+
         await asyncio.to_thread(self.close)
 
     def __repr__(self) -> str:
