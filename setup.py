@@ -16,12 +16,16 @@ directives = {
     "embedsignature": True,
 }
 
+compile_args = ["-O0", "-g"] if debug else ["-O2"]
+
+# One extension per concern; they share C-level APIs through .pxd files.
 extensions = [
-    Extension(
-        "pgjet._wire.core",
-        ["src/pgjet/_wire/core.pyx"],
-        extra_compile_args=["-O2"] if not debug else ["-O0", "-g"],
-    ),
+    Extension(f"pgjet._wire.{name}", [f"src/pgjet/_wire/{name}.pyx"], extra_compile_args=compile_args)
+    for name in ("buffer", "core")
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+setup(
+    ext_modules=cythonize(
+        extensions, compiler_directives=directives, include_path=["src"]
+    )
+)

@@ -453,3 +453,27 @@ def test_server_user_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGJET_SERVER_USER", "root")
     with pytest.raises(Exception, match="must not be root"):
         server_user()
+
+
+def test_start_failures_report_the_log_and_leave_nothing() -> None:
+    cluster = Cluster(INSTALLATIONS[0], settings={"no_such_setting_x": "1"})
+    with pytest.raises(Exception, match="no_such_setting_x") as info:
+        cluster.start()
+    assert "postgresql.log" in str(info.value)
+    assert cluster._base is not None and not cluster._base.exists()
+
+
+def test_pgbouncer_restart_keeps_port_and_bad_settings_fail() -> None:
+    _pgbouncer_or_skip()
+    inst = INSTALLATIONS[0]
+    with Cluster(inst) as cluster:
+        with PgBouncer(cluster) as bouncer:
+            port = bouncer.port
+            bouncer.kill()
+            failed(psql(inst, bouncer.dsn(), "select 1"), "Connection refused")
+            bouncer.start()
+            assert bouncer.port == port
+            assert ok(psql(inst, bouncer.dsn(), "select 5")) == "5"
+        bad = PgBouncer(cluster, settings={"no_such_key_y": 1})
+        with pytest.raises(Exception, match="no_such_key_y"):
+            bad.start()

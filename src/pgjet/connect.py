@@ -115,6 +115,8 @@ class _Connector:
         self.timeout = timeout
         self.max_message_size = max_message_size
         self.failures: list[tuple[str, int | str, BaseException]] = []
+        # Set when the whole-call `timeout` (not a per-host connect_timeout) ran out.
+        self.out_of_time = False
 
     async def run(self) -> tuple[AttemptResult, AttemptSpec]:
         addrs = list(self.params.addrs)
@@ -125,7 +127,8 @@ class _Connector:
         for wanted in passes:
             for addr in addrs:
                 if self.loop.time() >= self.deadline:
-                    break
+                    self.out_of_time = True
+                    raise self._final_error()
                 found = await self._try_address(addr, wanted)
                 if found is not None:
                     return found
@@ -137,24 +140,23 @@ class _Connector:
         for spec in self._specs(addr):
             remaining = self.deadline - self.loop.time()
             if remaining <= 0:
-                self._fail(
-                    spec,
-                    errors.ConnectTimeoutError(
-                        f"timed out after {self.timeout:g}s before trying {_where(spec)}"
-                    ),
-                )
+                self.out_of_time = True
                 return None
-            per_attempt = remaining
-            if self.params.connect_timeout is not None:
-                per_attempt = min(per_attempt, self.params.connect_timeout)
+            per_host = self.params.connect_timeout
+            bounded_by_call = per_host is None or remaining <= per_host
+            per_attempt = remaining if bounded_by_call or per_host is None else per_host
             try:
                 result = await asyncio.wait_for(attempt(spec), per_attempt)
             except asyncio.TimeoutError:
+                self.out_of_time = bounded_by_call
+                limit = (
+                    f"timeout={self.timeout:g}s of the whole connect"
+                    if bounded_by_call
+                    else f"connect_timeout={per_host:g}s"
+                )
                 self._fail(
                     spec,
-                    errors.ConnectTimeoutError(
-                        f"connecting to {_where(spec)} timed out after {per_attempt:g}s"
-                    ),
+                    errors.ConnectTimeoutError(f"connecting to {_where(spec)} timed out ({limit})"),
                 )
                 return None
             except (
@@ -170,6 +172,18 @@ class _Connector:
                 return None
             try:
                 fits = await _server_fits(result, wanted, self.deadline)
+            except asyncio.TimeoutError:
+                # Only servers older than 14 need a query to tell (see _server_fits).
+                result.transport.transport.abort()  # type: ignore[union-attr]
+                self.out_of_time = True
+                self._fail(
+                    spec,
+                    errors.ConnectTimeoutError(
+                        f"checking target_session_attrs at {_where(spec)} timed out "
+                        f"(timeout={self.timeout:g}s of the whole connect)"
+                    ),
+                )
+                return None
             except BaseException:
                 result.transport.transport.abort()  # type: ignore[union-attr]
                 raise
@@ -237,13 +251,33 @@ class _Connector:
     def _final_error(self) -> BaseException:
         failures = self.failures
         if not failures:
-            return errors.ConnectTimeoutError(f"timed out after {self.timeout:g}s")
+            return errors.ConnectTimeoutError(f"timed out after {self.timeout:g}s (timeout=)")
+        last = failures[-1][2]
         if len({(h, p) for h, p, _ in failures}) == 1:
             # One address (perhaps tried with and without TLS): its last
             # error is the specific one, as asyncpg raises it.
-            return failures[-1][2]
+            if self.out_of_time and not isinstance(last, errors.ConnectTimeoutError):
+                return self._timeout_error(last)
+            return last
         error = errors.ConnectionAttemptsFailedError(failures)
-        error.__cause__ = failures[-1][2]
+        error.__cause__ = last
+        if self.out_of_time:
+            # asyncpg raises TimeoutError when `timeout` runs out, whatever came
+            # before; the full list of attempts stays reachable as the cause.
+            return self._timeout_error(error)
+        return error
+
+    def _timeout_error(self, cause: BaseException) -> errors.ConnectTimeoutError:
+        tried = {(h, p) for h, p, _ in self.failures}
+        untried = [
+            _address(a.host, a.port) for a in self.params.addrs if (a.host, a.port) not in tried
+        ]
+        lines = [f"timed out after {self.timeout:g}s (timeout= of the whole connect)"]
+        lines += [f"  {_address(h, p)}: {_one_line(e)}" for h, p, e in self.failures]
+        if untried:
+            lines.append(f"  not tried: {', '.join(untried)}")
+        error = errors.ConnectTimeoutError("\n".join(lines))
+        error.__cause__ = cause
         return error
 
 
@@ -309,4 +343,13 @@ def _is_ip(host: str) -> bool:
 
 
 def _where(spec: AttemptSpec) -> str:
-    return f"{spec.host}:{spec.port}"
+    return _address(spec.host, spec.port)
+
+
+def _address(host: str, port: int | str) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

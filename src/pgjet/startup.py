@@ -152,6 +152,15 @@ async def _secure(wire: WireTransport, spec: AttemptSpec) -> bool:
             spec.ssl_context,
             server_hostname=spec.server_hostname or None,
         )
+    except ConnectionResetError as exc:
+        # asyncio's bare ConnectionResetError() says nothing; certificate and
+        # protocol failures (ssl.SSLError) pass through unchanged.
+        hint = ""
+        if spec.tls == "direct":
+            hint = " (sslnegotiation=direct needs PostgreSQL 17 or later on the server)"
+        raise errors.ServerClosedDuringStartupError(
+            f"the server at {_where(spec)} closed the connection during the TLS handshake{hint}"
+        ) from exc
     finally:
         wire.end_negotiation()
     if wire.unexpected_plaintext:
@@ -185,9 +194,13 @@ async def _startup(wire: WireTransport, spec: AttemptSpec, cert_der: bytes | Non
             try:
                 await fut
             except errors.ConnectionDoesNotExistError as exc:
+                # The reason (a TLS alert such as "unknown ca", a reset) belongs in
+                # the message: it is often the only explanation the user gets.
+                reason = exc.__cause__
+                why = f": {reason}" if reason is not None and str(reason) else ""
                 raise errors.ServerClosedDuringStartupError(
-                    f"the server at {_where(spec)} closed the connection during startup"
-                ) from exc.__cause__
+                    f"the server at {_where(spec)} closed the connection during startup{why}"
+                ) from reason
             if step.error_fields is not None:
                 raise errors.from_fields(step.error_fields)
             kind, code, payload = step.result

@@ -6,6 +6,7 @@ futures. The asyncio adapter (pgjet._transport) feeds it received bytes and
 writes what it builds.
 """
 
-include "frontend.pxi"
+from pgjet._wire.buffer cimport WriteBuffer, unpack_int16, unpack_int32
+
 include "reader.pxi"
 include "protocol.pxi"

@@ -17,17 +17,6 @@ class ProtocolViolation(Exception):
     """
 
 
-cdef inline int32_t _unpack_int32(const char* p) noexcept:
-    cdef const unsigned char* u = <const unsigned char*>p
-    return <int32_t>((<uint32_t>u[0] << 24) | (<uint32_t>u[1] << 16) |
-                     (<uint32_t>u[2] << 8) | <uint32_t>u[3])
-
-
-cdef inline int16_t _unpack_int16(const char* p) noexcept:
-    cdef const unsigned char* u = <const unsigned char*>p
-    return <int16_t>((<uint16_t>u[0] << 8) | <uint16_t>u[1])
-
-
 cdef class MessageView:
     """Cursor over one message's payload with bounds-checked reads."""
 
@@ -51,13 +40,13 @@ cdef class MessageView:
 
     cdef inline int32_t int32(self) except? -1:
         self._need(4)
-        cdef int32_t v = _unpack_int32(self.data + self.pos)
+        cdef int32_t v = unpack_int32(self.data + self.pos)
         self.pos += 4
         return v
 
     cdef inline int16_t int16(self) except? -1:
         self._need(2)
-        cdef int16_t v = _unpack_int16(self.data + self.pos)
+        cdef int16_t v = unpack_int16(self.data + self.pos)
         self.pos += 2
         return v
 
@@ -177,7 +166,7 @@ cdef class ReadBuffer:
         if avail < 5:
             return 0
         p = PyByteArray_AS_STRING(self._buf) + self._start
-        length = _unpack_int32(p + 1)
+        length = unpack_int32(p + 1)
         if length < 4:
             raise ProtocolViolation(f"message {chr(<unsigned char>p[0])!r} has invalid length {length}")
         if length - 4 > self.max_message_size:

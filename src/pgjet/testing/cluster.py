@@ -24,77 +24,17 @@ from .binaries import PostgresInstallation, find_postgres
 from .cache import copy_tree, runnable_installation, template_datadir
 from .certs import TlsFiles, generate_tls_files
 from .errors import ClusterError, UnsupportedFeatureError
+from .hba import AUTH_METHODS, Auth, HbaRule, rules_of
 from .reaper import get_reaper
 from .runas import ServerUser, chown_to, clean_env, server_user
 
 __all__ = ["AUTH_METHODS", "Cluster", "HbaRule"]
 
-AUTH_METHODS = frozenset({"trust", "reject", "password", "md5", "scram-sha-256", "cert"})
-_CONNECTION_TYPES = frozenset({"host", "hostssl", "hostnossl"})
 # Unix socket paths are limited to 107 bytes; ".s.PGSQL.65535" takes 14 of them.
 _MAX_SOCKET_DIR = 90
 _BIND_ERRORS = ("could not bind", "could not create any TCP/IP sockets", "Address already in use")
 
-
-@dataclasses.dataclass(frozen=True)
-class HbaRule:
-    """One TCP rule of ``pg_hba.conf``, written for both 127.0.0.1/32 and ::1/128.
-
-    ``HbaRule("scram-sha-256", user="alice")`` asks alice for a SCRAM password.
-    ``method="cert"`` implies ``connection="hostssl"``. Rules apply in order, first match wins.
-    """
-
-    method: str
-    user: str = "all"
-    database: str = "all"
-    connection: str = "host"
-    """``host`` (TLS or not), ``hostssl`` (TLS only) or ``hostnossl``."""
-    options: str = ""
-    """Appended to the line, e.g. ``"clientcert=verify-full"``."""
-
-    def __post_init__(self) -> None:
-        if self.method not in AUTH_METHODS:
-            raise ValueError(
-                f"unknown auth method {self.method!r}; expected one of {sorted(AUTH_METHODS)}"
-            )
-        if self.connection not in _CONNECTION_TYPES:
-            raise ValueError(
-                f"unknown connection type {self.connection!r}; "
-                f"expected one of {sorted(_CONNECTION_TYPES)}"
-            )
-        if self.method == "cert" and self.connection == "host":
-            object.__setattr__(self, "connection", "hostssl")
-        if self.method == "cert" and self.connection == "hostnossl":
-            raise ValueError("auth method 'cert' needs TLS; it cannot be used with hostnossl")
-
-    @property
-    def needs_tls(self) -> bool:
-        return self.connection == "hostssl"
-
-    def lines(self) -> list[str]:
-        out = []
-        for address in ("127.0.0.1/32", "::1/128"):
-            fields = [self.connection, self.database, self.user, address, self.method]
-            out.append(" ".join([*fields, self.options]).rstrip())
-        return out
-
-
-Auth = str | HbaRule | Sequence[HbaRule]
 Settings = Mapping[str, str | int | float | bool]
-
-
-def _rules(auth: Auth) -> tuple[HbaRule, ...]:
-    if isinstance(auth, str):
-        return (HbaRule(auth),)
-    if isinstance(auth, HbaRule):
-        return (auth,)
-    rules = tuple(auth)
-    for rule in rules:
-        if not isinstance(rule, HbaRule):
-            raise TypeError(f"auth rules must be HbaRule instances, got {rule!r}")
-    if not rules:
-        raise ValueError("auth: at least one rule is needed")
-    return rules
 
 
 def quote_ident(name: str) -> str:
@@ -200,7 +140,7 @@ class Cluster:
             installation = find_postgres(installation)
         self.installation: PostgresInstallation = installation
         self.settings: dict[str, str | int | float | bool] = dict(settings or {})
-        self.rules: tuple[HbaRule, ...] = _rules(auth)
+        self.rules: tuple[HbaRule, ...] = rules_of(auth)
         self.tls_enabled = tls
         self.tls_users: tuple[str, ...] = tuple(tls_users)
         self.superuser = superuser
@@ -353,15 +293,17 @@ class Cluster:
         """Create the cluster on first call, then start the server. Returns ``self``."""
         if self._closed:
             raise ClusterError("the cluster was closed; create a new one")
-        if self._base is None:
-            try:
+        first = self._base is None
+        try:
+            if first:
                 self._create()
-            except BaseException:
-                self.close()
-                raise
-        if self.is_running():
-            raise ClusterError(f"the server of {self.data_dir} is already running")
-        self._launch(keep_port=self.port != 0)
+            elif self.is_running():
+                raise ClusterError(f"the server of {self.data_dir} is already running")
+            self._launch(keep_port=self.port != 0)
+        except BaseException:
+            if first:
+                self.close()  # nothing to keep: the error message carries the log tail
+            raise
         return self
 
     def stop(self, mode: str = "fast", timeout: float | None = None) -> None:
@@ -559,7 +501,7 @@ class Cluster:
 
     def set_auth(self, auth: Auth) -> None:
         """Replace the TCP rules of ``pg_hba.conf`` and reload the server."""
-        rules = _rules(auth)
+        rules = rules_of(auth)
         if any(rule.needs_tls for rule in rules) and not self.tls_enabled:
             raise ValueError("auth rules use hostssl/cert, which needs tls=True")
         self.rules = rules

@@ -131,16 +131,27 @@ class PgBouncer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> PgBouncer:
+        """Start PgBouncer (on a new free port, or on the same port after :meth:`stop`)."""
         if self.pid is not None:
             raise ClusterError("PgBouncer is already running")
+        try:
+            return self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> PgBouncer:
         if self._base is None:
             self._create()
-        for attempt in range(5):
-            self.port = _free_port(ipv6=False)
+        keep_port = self.port != 0  # a restart keeps the port clients know
+        attempts = 1 if keep_port else 5
+        for attempt in range(attempts):
+            if not keep_port:
+                self.port = _free_port(ipv6=False)
             self._write_ini()
             if self._spawn():
                 return self
-            if attempt < 4 and "Address already in use" in self.log_tail():
+            if attempt + 1 < attempts and "Address already in use" in self.log_tail():
                 continue
             break
         raise ClusterError(
@@ -174,6 +185,8 @@ class PgBouncer:
         finally:
             if self._base is not None:
                 shutil.rmtree(self._base, ignore_errors=True)
+                self._base = None
+                self.port = 0
             if self._reaper_keys:
                 reaper = get_reaper()
                 for key in self._reaper_keys:

@@ -1,3 +1,4 @@
+# cython: language_level=3
 # Frontend (client → server) message builders.
 #
 # Every builder appends one complete message to a WriteBuffer, so a caller can
@@ -6,21 +7,7 @@
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from libc.string cimport memcpy
-from libc.stdint cimport int16_t, int32_t, uint32_t
-
-
-cdef inline void _pack_int32(char* p, int32_t v) noexcept:
-    cdef uint32_t u = <uint32_t>v
-    p[0] = <char>((u >> 24) & 0xFF)
-    p[1] = <char>((u >> 16) & 0xFF)
-    p[2] = <char>((u >> 8) & 0xFF)
-    p[3] = <char>(u & 0xFF)
-
-
-cdef inline void _pack_int16(char* p, int16_t v) noexcept:
-    cdef unsigned short u = <unsigned short>v
-    p[0] = <char>((u >> 8) & 0xFF)
-    p[1] = <char>(u & 0xFF)
+from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t
 
 
 cdef class WriteBuffer:
@@ -32,17 +19,13 @@ cdef class WriteBuffer:
     holds whole frames.
     """
 
-    cdef bytearray _buf
-    cdef Py_ssize_t _len
-    cdef Py_ssize_t _msg_begin   # first byte of the open message
-    cdef Py_ssize_t _msg_start   # position of its length field; -1 when none is open
 
     def __cinit__(self):
         self._buf = bytearray(256)
         self._len = 0
         self._msg_start = -1
 
-    cdef inline int _reserve(self, Py_ssize_t extra) except -1:
+    cdef int _reserve(self, Py_ssize_t extra) except -1:
         cdef Py_ssize_t need = self._len + extra
         cdef Py_ssize_t cap = PyByteArray_GET_SIZE(self._buf)
         if need > cap:
@@ -77,7 +60,7 @@ cdef class WriteBuffer:
         if length > 0x7FFFFFFF:
             self.abort_message()
             raise ValueError("message exceeds the protocol's 2 GiB limit")
-        _pack_int32(PyByteArray_AS_STRING(self._buf) + self._msg_start, <int32_t>length)
+        pack_int32(PyByteArray_AS_STRING(self._buf) + self._msg_start, <int32_t>length)
         self._msg_start = -1
         return 0
 
@@ -97,13 +80,13 @@ cdef class WriteBuffer:
 
     cdef int write_int16(self, int16_t v) except -1:
         self._reserve(2)
-        _pack_int16(PyByteArray_AS_STRING(self._buf) + self._len, v)
+        pack_int16(PyByteArray_AS_STRING(self._buf) + self._len, v)
         self._len += 2
         return 0
 
     cdef int write_int32(self, int32_t v) except -1:
         self._reserve(4)
-        _pack_int32(PyByteArray_AS_STRING(self._buf) + self._len, v)
+        pack_int32(PyByteArray_AS_STRING(self._buf) + self._len, v)
         self._len += 4
         return 0
 
@@ -111,6 +94,31 @@ cdef class WriteBuffer:
         self._reserve(n)
         memcpy(PyByteArray_AS_STRING(self._buf) + self._len, data, n)
         self._len += n
+        return 0
+
+    cdef int write_int64(self, int64_t v) except -1:
+        self._reserve(8)
+        pack_int64(PyByteArray_AS_STRING(self._buf) + self._len, v)
+        self._len += 8
+        return 0
+
+    cdef char* extend(self, Py_ssize_t n) except NULL:
+        """Room for `n` bytes written directly by a codec; returns where to write."""
+        self._reserve(n)
+        cdef char* p = PyByteArray_AS_STRING(self._buf) + self._len
+        self._len += n
+        return p
+
+    cdef Py_ssize_t position(self) noexcept:
+        return self._len
+
+    cdef void patch_int32(self, Py_ssize_t pos, int32_t v) noexcept:
+        pack_int32(PyByteArray_AS_STRING(self._buf) + pos, v)
+
+    cdef int truncate(self, Py_ssize_t pos) except -1:
+        if pos < 0 or pos > self._len:
+            raise ValueError("truncate() beyond the written data")
+        self._len = pos
         return 0
 
     cdef int write_bytes(self, bytes data) except -1:
@@ -170,7 +178,7 @@ cdef class WriteBuffer:
 
     def password(self, bytes payload):
         """PasswordMessage; `payload` is the complete body, NUL terminator included."""
-        if not payload.endswith(b"\x00") or b"\x00" in payload[:-1]:
+        if payload.find(b"\x00") != len(payload) - 1:
             raise ValueError("a password message must be one NUL-terminated string")
         self.start_message(b'p')
         self.write_bytes(payload)
