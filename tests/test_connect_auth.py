@@ -28,6 +28,10 @@ PASSWORDS = {
     "md5_user": "Md5-Stored-pw-2c9a",
     "md5_rule_scram_user": "Md5Rule-Scram-pw-b44d",
     "scram_user": "Scram-Only-pw-91d0",
+    # SASLprep maps U+FB01 (the "fi" ligature) and U+2168 (Roman numeral nine) to
+    # ASCII; client and server must both normalize, or the SCRAM proofs differ.
+    "unicode_scram_user": "Ünïcödé-\ufb01-\u2168-pw-d3c1",
+    "unicode_md5_user": "Ünïcödé-md5-pw-58e0",
 }
 # Which pg_hba.conf method each user meets, and how its password is stored.
 METHODS = {
@@ -36,6 +40,8 @@ METHODS = {
     "md5_user": ("md5", "md5"),
     "md5_rule_scram_user": ("md5", "scram-sha-256"),
     "scram_user": ("scram-sha-256", "scram-sha-256"),
+    "unicode_scram_user": ("scram-sha-256", "scram-sha-256"),
+    "unicode_md5_user": ("md5", "md5"),
 }
 PASSWORD_USERS = [user for user, (method, _) in METHODS.items() if method != "trust"]
 WRONG = "Wr0ng-Guess-never-valid-5e7b"
@@ -315,3 +321,76 @@ async def test_missing_password_error_with_a_passfile_reveals_nothing(
     with pytest.raises(errors.AuthenticationMethodError) as info:
         await pgjet.connect(**_kwargs(auth_cluster, "md5_user", passfile=str(passfile)))
     _assert_secret_absent(info.value, PASSWORDS["md5_user"])
+
+
+# -- a broken server must not make connect() hang ------------------------------------------------
+
+
+async def test_unsolicited_message_after_a_password_request_fails_at_once() -> None:
+    # The second AuthenticationCleartextPassword arrives in the same packet as the
+    # first, with no operation waiting for it: a protocol violation. It used to leave
+    # the first request undelivered, so connect() waited for its whole timeout.
+    request = b"R" + (8).to_bytes(4, "big") + (3).to_bytes(4, "big")
+
+    async def broken_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        length = int.from_bytes(await reader.readexactly(4), "big")
+        await reader.readexactly(length - 4)  # the StartupMessage
+        writer.write(request + request)
+        await writer.drain()
+        await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(broken_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(errors.ProtocolError, match="no operation pending"):
+            await pgjet.connect(
+                host="127.0.0.1", port=port, user="u", password=WRONG, ssl="disable", timeout=10
+            )
+        assert loop.time() - started < 5
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("code", [3, 5])  # AuthenticationCleartextPassword, ...MD5Password
+async def test_channel_binding_require_sends_no_password_to_a_server_asking_for_one(
+    code: int,
+) -> None:
+    # The server is whoever answers: with channel_binding=require, nothing it can
+    # learn the password from (cleartext or md5 hash) may be sent to it.
+    received: list[bytes] = []
+    body = code.to_bytes(4, "big") + (b"salt" if code == 5 else b"")
+    request = b"R" + (4 + len(body)).to_bytes(4, "big") + body
+
+    async def greedy_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        length = int.from_bytes(await reader.readexactly(4), "big")
+        await reader.readexactly(length - 4)  # the StartupMessage
+        writer.write(request)
+        await writer.drain()
+        received.append(await reader.read())  # everything until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(greedy_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(errors.ChannelBindingError, match="the password was not sent"):
+            await pgjet.connect(
+                host="127.0.0.1",
+                port=port,
+                user="u",
+                password=WRONG,
+                ssl="disable",
+                channel_binding="require",
+                timeout=10,
+            )
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert received == [b""]  # not a single byte after the StartupMessage

@@ -34,16 +34,12 @@ def _dsn(cluster: Any, **params: Any) -> str:
 
 
 async def _ssl_state(conn: pgjet.Connection) -> Any:
-    return await conn.fetchrow(
-        "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-    )
+    return await conn.fetchrow("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
 
 
 @pytest.mark.parametrize("negotiation", ["postgres", "direct"])
 async def test_verify_full_with_either_negotiation(tls18: Any, negotiation: str) -> None:
-    conn = await pgjet.connect(
-        _dsn(tls18, sslmode="verify-full", sslnegotiation=negotiation)
-    )
+    conn = await pgjet.connect(_dsn(tls18, sslmode="verify-full", sslnegotiation=negotiation))
     try:
         row = await _ssl_state(conn)
         assert row["ssl"] is True

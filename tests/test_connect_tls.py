@@ -25,6 +25,7 @@ import pytest
 
 import pgjet
 from pgjet import errors
+from pgjet.dsn import parse_connect_args
 from pgjet.testing import Cluster, HbaRule
 
 from .conftest import find_installation
@@ -43,6 +44,8 @@ def tls_server() -> Iterator[Cluster]:
         HbaRule("scram-sha-256", user="ssl_only", connection="hostssl"),
         HbaRule("trust", user="no_ssl", connection="hostnossl"),
         HbaRule("scram-sha-256", user="scram_user"),
+        HbaRule("password", user="clear_user"),
+        HbaRule("md5", user="md5_user"),
         HbaRule("trust", user="postgres"),
     ]
     installation = find_installation("pg15")
@@ -52,15 +55,23 @@ def tls_server() -> Iterator[Cluster]:
         c.create_role("no_ssl")
         c.create_role("ssl_only", OTHER_PASSWORD)
         c.create_role("scram_user", PASSWORD)
+        c.create_role("clear_user", PASSWORD)
+        c.create_role("md5_user", PASSWORD, password_encryption="md5")
         yield c
 
 
 @pytest.fixture(scope="module")
 def plain_server() -> Iterator[Cluster]:
     """PG15 with ``ssl = off``: every SSLRequest is answered 'N'."""
-    rules = [HbaRule("scram-sha-256", user="scram_user"), HbaRule("trust")]
+    rules = [
+        HbaRule("scram-sha-256", user="scram_user"),
+        HbaRule("md5", user="once_user"),
+        HbaRule("reject", user="rejected_user"),
+        HbaRule("trust"),
+    ]
     with Cluster(find_installation("pg15"), auth=rules) as c:
         c.create_role("scram_user", PASSWORD)
+        c.create_role("once_user", PASSWORD, password_encryption="md5")
         yield c
 
 
@@ -69,9 +80,10 @@ def wrong_host_server() -> Iterator[Cluster]:
     """PG15 presenting a certificate from the right CA, but only for ``wrong.invalid``."""
     with Cluster(find_installation("pg15"), tls=True) as c:
         assert c.tls is not None
-        c.configure(
-            {"ssl_cert_file": str(c.tls.wrong_host_cert), "ssl_key_file": str(c.tls.wrong_host_key)}
-        )  # a reload is enough for the TLS files
+        # A restart rather than a reload: pg_ctl reload returns before the new
+        # certificate is in use, and the first test could still meet the old one.
+        files = {"ssl_cert_file": c.tls.wrong_host_cert, "ssl_key_file": c.tls.wrong_host_key}
+        c.configure({name: str(path) for name, path in files.items()}, restart=True)
         yield c
 
 
@@ -168,6 +180,34 @@ async def test_prefer_with_scram_against_a_server_without_tls(plain_server: Clus
         await conn.close()
 
 
+@pytest.mark.parametrize(
+    ("user", "error", "logged"),
+    [
+        ("once_user", errors.InvalidPasswordError, "password authentication failed"),
+        ("rejected_user", errors.InvalidAuthorizationSpecificationError, "rejects connection"),
+    ],
+)
+async def test_prefer_against_a_server_without_tls_is_not_repeated(
+    plain_server: Cluster, user: str, error: type[Exception], logged: str
+) -> None:
+    # The server said 'N' and the attempt went on in plaintext: repeating it in
+    # plaintext could not change the answer (and would send a password again).
+    def attempts() -> int:
+        lines = plain_server.log_path.read_text().splitlines()
+        return sum(1 for line in lines if logged in line and f'"{user}"' in line)
+
+    before = attempts()
+    dsn = _dsn(plain_server, user, password=OTHER_PASSWORD, sslmode="prefer")
+    with pytest.raises(error):
+        await pgjet.connect(dsn, timeout=10)
+    deadline = time.monotonic() + 5
+    while attempts() == before:  # the server writes its log a little later
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)  # a second attempt would be logged by now
+    assert attempts() - before == 1
+
+
 async def test_ssl_argument_modes(tls_server: Cluster) -> None:
     # asyncpg's spelling: ssl= takes an sslmode string too.
     assert (await _ssl_state(_dsn(tls_server), ssl="require"))[0] is True
@@ -201,14 +241,10 @@ async def test_hostnossl_rule_with_sslmode_require(tls_server: Cluster) -> None:
         await pgjet.connect(_dsn(tls_server, "no_ssl", sslmode="require"), timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connect.py bug: sslmode=prefer does not retry in plaintext when the server "
-    "rejects the TLS connection with an ErrorResponse (libpq does; psql connects here)",
-)
 async def test_hostnossl_rule_with_sslmode_prefer_falls_back_to_plaintext(
     tls_server: Cluster,
 ) -> None:
+    # The server rejects the TLS session (no hostssl rule): libpq retries in plaintext.
     assert (await _ssl_state(_dsn(tls_server, "no_ssl", sslmode="prefer")))[0] is False
 
 
@@ -482,6 +518,19 @@ async def test_channel_binding_require_with_trust(tls_server: Cluster) -> None:
         )
 
 
+@pytest.mark.parametrize("user", ["clear_user", "md5_user"])
+async def test_channel_binding_require_with_password_methods(
+    tls_server: Cluster, user: str
+) -> None:
+    # Cleartext and md5 cannot bind to the channel: refused before the password is sent.
+    dsn = _dsn(tls_server, user, password=PASSWORD, sslmode="verify-full", host="localhost")
+    with pytest.raises(errors.ChannelBindingError, match="the password was not sent") as info:
+        await pgjet.connect(dsn, channel_binding="require", timeout=10)
+    _assert_secret_absent(info.value, PASSWORD)
+    for mode in ("prefer", "disable"):  # the same users connect without the requirement
+        assert (await _ssl_state(dsn, channel_binding=mode))[0] is True
+
+
 @pytest.mark.parametrize("mode", ["disable", "prefer"])
 async def test_channel_binding_modes_over_tls(tls_server: Cluster, mode: str) -> None:
     dsn = _dsn(tls_server, "scram_user", password=PASSWORD, sslmode="verify-full")
@@ -530,6 +579,7 @@ class _TlsInterceptor:
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
+        mine = [writer]
         self._writers.append(writer)
         try:
             request = await reader.readexactly(8)  # SSLRequest
@@ -539,6 +589,7 @@ class _TlsInterceptor:
             up_reader, up_writer = await asyncio.open_connection(
                 self.cluster.host, self.cluster.port
             )
+            mine.append(up_writer)
             self._writers.append(up_writer)
             up_writer.write(request)
             assert await up_reader.readexactly(1) == b"S"
@@ -547,7 +598,7 @@ class _TlsInterceptor:
         except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
-            for each in self._writers:
+            for each in mine:
                 each.transport.abort()
 
     @staticmethod
@@ -586,15 +637,15 @@ async def test_channel_binding_defeats_a_man_in_the_middle(tls_server: Cluster, 
     # used SCRAM-SHA-256-PLUS with the certificate the client saw.
     async with _TlsInterceptor(tls_server).running() as mitm:
         dsn = tls_server.dsn("scram_user", PASSWORD, port=mitm.port, sslmode="require")
-        with pytest.raises(errors.PostgresError) as info:
+        with pytest.raises(errors.InvalidAuthorizationSpecificationError) as info:
             await pgjet.connect(dsn, channel_binding=mode, timeout=10)
         assert mitm.sessions == 1
-    assert "channel binding" in str(info.value)
+    assert "SCRAM channel binding check failed" in str(info.value)
     _assert_secret_absent(info.value, PASSWORD)
 
 
 async def test_default_channel_binding_is_prefer(tls_server: Cluster) -> None:
-    params = pgjet.dsn.parse_connect_args(_dsn(tls_server, "scram_user", sslmode="require"))
+    params = parse_connect_args(_dsn(tls_server, "scram_user", sslmode="require"))
     assert params.channel_binding.value == "prefer"
 
 
@@ -623,6 +674,23 @@ async def test_direct_tls_against_postgresql_15_fails_fast_and_clearly(
     assert "sslnegotiation=direct" in message
     assert isinstance(info.value, ConnectionResetError)  # what asyncio itself raises here
     _assert_secret_absent(info.value, PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def tls18_server() -> Iterator[Cluster]:
+    """PostgreSQL 18 built with OpenSSL (tools/install-pg18-ssl.sh): direct TLS works."""
+    with Cluster(find_installation("pg18-ssl"), tls=True) as c:
+        yield c
+
+
+@pytest.mark.parametrize("direct", [False, True])
+async def test_ssl_context_argument_with_direct_tls(tls18_server: Cluster, direct: bool) -> None:
+    # PostgreSQL 17+ hangs up on direct TLS without the "postgresql" ALPN protocol,
+    # which a context from ssl.create_default_context() does not offer by itself.
+    context = ssl.create_default_context(cafile=str(_tls(tls18_server).ca_cert))
+    dsn = tls18_server.dsn(host="localhost")
+    encrypted, _, _ = await _ssl_state(dsn, ssl=context, direct_tls=direct)
+    assert encrypted is True
 
 
 # -- secrecy across attempts ----------------------------------------------------------------

@@ -35,6 +35,7 @@ class WireTransport(asyncio.BufferedProtocol):
         self._negotiation_buf = bytearray(64)
         self.unexpected_plaintext = False
         self._paused_writing: asyncio.Future[None] | None = None
+        self._exclusive = False
 
     # -- asyncio.BufferedProtocol --------------------------------------------
 
@@ -86,19 +87,54 @@ class WireTransport(asyncio.BufferedProtocol):
     # -- sending ---------------------------------------------------------------
 
     def send(self, op: Operation) -> asyncio.Future[Operation]:
-        """Write what was built into `core.out` and queue `op` to receive the answer."""
+        """Write what was built into `core.out` and queue `op` to receive the answer.
+
+        While a long exchange holds the wire (see `begin_exclusive`), the bytes
+        wait in `core.out`: queue order and wire order must stay the same.
+        """
         if self.closed or self.transport is None:
             raise self._lost_error()
         fut: asyncio.Future[Operation] = self.loop.create_future()
         op.waiter = fut
         self.core.push(op)
-        self.transport.write(self.core.out.take())
+        if not self._exclusive:
+            self.transport.write(self.core.out.take())
         return fut
 
     def flush_output(self) -> None:
         """Write output the caller built without an operation (e.g. Terminate)."""
         if self.transport is not None and not self.closed and len(self.core.out):
-            self.transport.write(self.core.out.take())
+            if not self._exclusive:
+                self.transport.write(self.core.out.take())
+
+    def send_with(self, op: Operation, data: bytes) -> asyncio.Future[Operation]:
+        """`send`, followed by `data` built in a buffer of the caller's own."""
+        fut = self.send(op)
+        if not self._exclusive:
+            self.transport.write(data)  # type: ignore[union-attr]
+        else:
+            raise AssertionError("send_with() while the wire is held")
+        return fut
+
+    def begin_exclusive(self, op: Operation) -> asyncio.Future[Operation]:
+        """Queue `op` and hold the wire for its messages, written in several parts.
+
+        Until `end_exclusive`, other operations still queue (behind this one)
+        but their bytes wait, so nothing lands between this one's messages.
+        """
+        if self._exclusive:
+            raise AssertionError("the wire is already held")
+        fut = self.send(op)
+        self._exclusive = True
+        return fut
+
+    def write_exclusive(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def end_exclusive(self) -> None:
+        self._exclusive = False
+        self.flush_output()
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark."""

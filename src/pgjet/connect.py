@@ -202,9 +202,10 @@ class _Connector:
     def _specs(self, addr: dsn_module.Address) -> Iterator[AttemptSpec]:
         """The attempts for one address, in libpq's sslmode order."""
         p = self.params
+        host, port = _attempt_host_port(addr)
         base = dict(
-            host=addr.host,
-            port=addr.port,
+            host=host,
+            port=port,
             user=p.user,
             database=p.database,
             password=p.password_for(addr),
@@ -251,21 +252,26 @@ class _Connector:
     def _final_error(self) -> BaseException:
         failures = self.failures
         if not failures:
-            return errors.ConnectTimeoutError(f"timed out after {self.timeout:g}s (timeout=)")
+            return errors.ConnectTimeoutError(
+                f"timed out after {self.timeout:g}s (timeout= of the whole connect) "
+                "before any attempt finished"
+            )
         last = failures[-1][2]
-        if len({(h, p) for h, p, _ in failures}) == 1:
+        if len({(a.host, a.port) for a in self.params.addrs}) == 1:
             # One address (perhaps tried with and without TLS): its last
             # error is the specific one, as asyncpg raises it.
             if self.out_of_time and not isinstance(last, errors.ConnectTimeoutError):
                 return self._timeout_error(last)
             return last
-        error = errors.ConnectionAttemptsFailedError(failures)
-        error.__cause__ = last
+        cause = last
+        if len({(h, p) for h, p, _ in failures}) > 1:
+            cause = errors.ConnectionAttemptsFailedError(failures)
+            cause.__cause__ = last
         if self.out_of_time:
             # asyncpg raises TimeoutError when `timeout` runs out, whatever came
-            # before; the full list of attempts stays reachable as the cause.
-            return self._timeout_error(error)
-        return error
+            # before; the attempts stay listed, and reachable as the cause.
+            return self._timeout_error(cause)
+        return cause
 
     def _timeout_error(self, cause: BaseException) -> errors.ConnectTimeoutError:
         tried = {(h, p) for h, p, _ in self.failures}
@@ -286,8 +292,22 @@ def _worth_next_spec(spec: AttemptSpec, exc: BaseException) -> bool:
     if spec.tls == "none":
         # sslmode=allow: a plaintext attempt the server rejected is retried with TLS.
         return isinstance(exc, errors.PostgresError)
-    # sslmode=prefer: a failed handshake is retried in plaintext.
-    return spec.tls_optional and isinstance(exc, (ssl_module.SSLError, errors.ProtocolError))
+    if not spec.tls_optional:
+        return False
+    # sslmode=prefer: a failed handshake is retried in plaintext, and so is a server
+    # that rejected the encrypted session (e.g. only a hostnossl rule matches).
+    if isinstance(exc, (ssl_module.SSLError, errors.ProtocolError)):
+        return True
+    if not isinstance(exc, errors.PostgresError) or isinstance(exc, _SAME_IN_PLAINTEXT):
+        return False
+    # Not when the server had refused TLS and this attempt went on in plaintext
+    # anyway (if startup recorded that): the retry would only repeat it.
+    return spec.extra.get("tls_used", True) is not False
+
+
+# Rejections that a plaintext retry cannot change: libpq retries them all the same,
+# which doubles every failed login on a server without TLS.
+_SAME_IN_PLAINTEXT = (errors.InvalidPasswordError, errors.InvalidCatalogNameError)
 
 
 async def _server_fits(result: AttemptResult, wanted: str, deadline: float) -> bool:
@@ -330,6 +350,16 @@ async def _query_session_state(result: AttemptResult, deadline: float) -> tuple[
         raise errors.from_fields(op.error_fields)
     row = op.rows[0]
     return str(row[0]), str(row[1])
+
+
+def _attempt_host_port(addr: dsn_module.Address) -> tuple[str, int]:
+    """A full socket path as host (asyncpg accepts one) becomes its directory and port."""
+    if addr.is_unix:
+        directory, _, name = addr.host.rpartition("/")
+        prefix = ".s.PGSQL."
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return directory or "/", int(name[len(prefix) :])
+    return addr.host, addr.port
 
 
 def _is_ip(host: str) -> bool:

@@ -87,6 +87,9 @@ async def attempt(spec: AttemptSpec) -> AttemptResult:
         _set_nodelay(wire)
     try:
         used_tls = await _secure(wire, spec)
+        # For the caller's retry policy: under sslmode=prefer, an attempt that went
+        # on in plaintext (the server said 'N') is not worth repeating in plaintext.
+        spec.extra["tls_used"] = used_tls
         cert_der = _peer_certificate(wire) if used_tls else None
         bound = await _startup(wire, spec, cert_der)
         if spec.channel_binding == "require" and not bound:
@@ -155,11 +158,9 @@ async def _secure(wire: WireTransport, spec: AttemptSpec) -> bool:
     except ConnectionResetError as exc:
         # asyncio's bare ConnectionResetError() says nothing; certificate and
         # protocol failures (ssl.SSLError) pass through unchanged.
-        hint = ""
-        if spec.tls == "direct":
-            hint = " (sslnegotiation=direct needs PostgreSQL 17 or later on the server)"
         raise errors.ServerClosedDuringStartupError(
-            f"the server at {_where(spec)} closed the connection during the TLS handshake{hint}"
+            f"the server at {_where(spec)} closed the connection during the TLS handshake"
+            + _direct_tls_hint(spec)
         ) from exc
     finally:
         wire.end_negotiation()
@@ -200,15 +201,29 @@ async def _startup(wire: WireTransport, spec: AttemptSpec, cert_der: bytes | Non
                 why = f": {reason}" if reason is not None and str(reason) else ""
                 raise errors.ServerClosedDuringStartupError(
                     f"the server at {_where(spec)} closed the connection during startup{why}"
+                    + _direct_tls_hint(spec)
                 ) from reason
             if step.error_fields is not None:
                 raise errors.from_fields(step.error_fields)
             kind, code, payload = step.result
             if kind == "ready":
+                if not core.authenticated:
+                    # libpq refuses this too: a server must not skip AuthenticationOk.
+                    raise errors.ProtocolError(
+                        f"the server at {_where(spec)} sent ReadyForQuery without AuthenticationOk"
+                    )
                 if scram is not None:
                     scram.check_complete()
                 return scram is not None and scram.channel_binding_used
             out = core.out
+            if code in (AUTH_CLEARTEXT, AUTH_MD5) and spec.channel_binding == "require":
+                # Refuse before answering: the password (or its md5 hash) must not
+                # reach a server that channel binding was meant to authenticate.
+                raise errors.ChannelBindingError(
+                    f"channel_binding=require, but the server at {_where(spec)} requested "
+                    f"{'a cleartext' if code == AUTH_CLEARTEXT else 'an MD5'} password, "
+                    "which cannot use channel binding; the password was not sent"
+                )
             if code == AUTH_CLEARTEXT:
                 password = password or await _resolve_password(spec)
                 out.password(auth.cleartext_password(password))
@@ -278,6 +293,12 @@ async def _resolve_password(spec: AttemptSpec) -> str:
             f"the password callable returned {type(source).__name__}, expected str"
         )
     return source
+
+
+def _direct_tls_hint(spec: AttemptSpec) -> str:
+    if spec.tls != "direct":
+        return ""
+    return " (sslnegotiation=direct needs PostgreSQL 17 or later on the server)"
 
 
 def _where(spec: AttemptSpec) -> str:

@@ -9,7 +9,8 @@
 - ``verify-ca``: the chain must lead to a trusted root; ``verify-full``: and the
   certificate must name the host. Both need a root certificate (or
   ``sslrootcert=system`` for the system's trust store).
-- Unix-domain sockets never use TLS. A user-supplied ``SSLContext`` is used as is.
+- Unix-domain sockets never use TLS. A user-supplied ``SSLContext`` is used as is, except
+  that direct TLS sets the ALPN protocol PostgreSQL requires on it.
 
 Client certificates (``sslcert``/``sslkey``, default ``~/.postgresql/postgresql.crt``
 and ``.key``, loaded only when they exist) are sent in every TLS mode. A file named
@@ -24,7 +25,7 @@ import stat
 import sys
 from pathlib import Path
 
-from pgjet.dsn import Address, ConnectParams, SSLMode
+from pgjet.dsn import Address, ConnectParams, SSLMode, SSLNegotiation
 from pgjet.errors import ClientConfigurationError
 
 ALPN_PROTOCOL = "postgresql"  # PostgreSQL 17+ requires it for direct TLS
@@ -66,6 +67,10 @@ def make_ssl_context(params: ConnectParams, host: str | None = None) -> ssl.SSLC
     cannot be decrypted with ``sslpassword``.
     """
     if params.ssl_context is not None:
+        if params.sslnegotiation is SSLNegotiation.direct and ssl.HAS_ALPN:
+            # PostgreSQL 17+ hangs up on direct TLS that does not offer this ALPN
+            # protocol, and an SSLContext cannot be copied: set it on the caller's.
+            params.ssl_context.set_alpn_protocols([ALPN_PROTOCOL])
         return params.ssl_context
     mode = params.ssl_mode
     if mode is SSLMode.disable:

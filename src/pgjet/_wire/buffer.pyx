@@ -137,6 +137,12 @@ cdef class WriteBuffer:
     def __len__(self):
         return self._len
 
+    def rewind(self, Py_ssize_t length):
+        """Drop everything written after the first `length` bytes."""
+        if self._msg_start != -1:
+            raise AssertionError("rewind() with a message still open")
+        self.truncate(length)
+
     cpdef bytes take(self):
         """Return everything written so far and empty the buffer."""
         if self._msg_start != -1:

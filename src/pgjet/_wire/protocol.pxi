@@ -237,6 +237,10 @@ cdef class WireProtocol:
     def pending_count(self):
         return len(self._pending)
 
+    def first_pending(self):
+        """The operation the server is answering now, or None."""
+        return self._pending[0] if self._pending else None
+
     def pending_operations(self):
         return list(self._pending)
 
