@@ -59,11 +59,13 @@ async def test_direct_tls_keyword_from_asyncpg(tls18: Any) -> None:
 
 async def test_direct_tls_against_a_server_without_it_fails_fast() -> None:
     # PostgreSQL 15 does not understand a TLS ClientHello as its first packet.
-    with Cluster(find_installation("pg15"), tls=True) as cluster:
-        with pytest.raises((ssl.SSLError, OSError, pgjet.errors.InterfaceError)):
-            await pgjet.connect(
-                _dsn(cluster, sslmode="verify-full", sslnegotiation="direct"), timeout=10
-            )
+    with (
+        Cluster(find_installation("pg15"), tls=True) as cluster,
+        pytest.raises((ssl.SSLError, OSError, pgjet.errors.InterfaceError)),
+    ):
+        await pgjet.connect(
+            _dsn(cluster, sslmode="verify-full", sslnegotiation="direct"), timeout=10
+        )
 
 
 @pytest.mark.parametrize("negotiation", ["postgres", "direct"])

@@ -103,9 +103,13 @@ class WireTransport(asyncio.BufferedProtocol):
 
     def flush_output(self) -> None:
         """Write output the caller built without an operation (e.g. Terminate)."""
-        if self.transport is not None and not self.closed and len(self.core.out):
-            if not self._exclusive:
-                self.transport.write(self.core.out.take())
+        if (
+            self.transport is not None
+            and not self.closed
+            and not self._exclusive
+            and len(self.core.out)
+        ):
+            self.transport.write(self.core.out.take())
 
     def send_with(self, op: Operation, data: bytes) -> asyncio.Future[Operation]:
         """`send`, followed by `data` built in a buffer of the caller's own."""
