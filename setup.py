@@ -21,8 +21,20 @@ compile_args = ["-O0", "-g"] if debug else ["-O2"]
 # One extension per concern; they share C-level APIs through .pxd files.
 extensions = [
     Extension(f"pgjet._wire.{name}", [f"src/pgjet/_wire/{name}.pyx"], extra_compile_args=compile_args)
-    for name in ("buffer", "core")
+    for name in ("buffer", "codecs", "core")
 ]
+
+# Record is hand-written C; Cython modules reach it through the capsule that
+# src/pgjet/_wire/record/record.h documents (cimport pgjet._wire.record).
+_record_dir = "src/pgjet/_wire/record"
+extensions.append(
+    Extension(
+        "pgjet._wire.record",
+        [f"{_record_dir}/{name}.c" for name in ("recordmodule", "record", "descriptor")],
+        depends=[f"{_record_dir}/record.h", f"{_record_dir}/record_impl.h"],
+        extra_compile_args=compile_args,
+    )
+)
 
 setup(
     ext_modules=cythonize(

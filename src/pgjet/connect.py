@@ -16,7 +16,7 @@ from typing import Any
 from pgjet import dsn as dsn_module
 from pgjet import errors, tls
 from pgjet.connection import Connection
-from pgjet.record import Record
+from pgjet.record import Record, record_class_error
 from pgjet.startup import AttemptResult, AttemptSpec, TLSUse, attempt
 
 # Sent in every StartupMessage unless the user overrides them: the driver
@@ -74,6 +74,9 @@ async def connect(
         )
     if timeout is None or timeout <= 0:
         raise errors.ClientConfigurationError(f"timeout must be a positive number, got {timeout!r}")
+    problem = record_class_error(record_class)
+    if problem is not None:
+        raise errors.InterfaceError(problem)
     params = dsn_module.parse_connect_args(
         dsn,
         host=host,
@@ -102,6 +105,11 @@ async def connect(
         database=spec.database,
         user=spec.user,
         command_timeout=command_timeout,
+        statement_cache_size=statement_cache_size,
+        max_cached_statement_lifetime=max_cached_statement_lifetime,
+        max_cacheable_statement_size=max_cacheable_statement_size,
+        record_class=record_class,
+        params=params,
     )
 
 

@@ -1,8 +1,11 @@
-"""Connection: the public query API over the wire core.
+"""Connection: the public query API (asyncpg's) over the query engine.
 
-Concurrent calls on one connection are pipelined by construction: each call
-writes its messages and queues an operation; the core hands each answer to
-the operation at the head of its queue.
+Concurrent calls on one connection are pipelined: each call writes its
+messages and queues its operation at once, so ``asyncio.gather(conn.fetch(a),
+conn.fetch(b))`` costs one round trip and every caller gets its own result or
+its own error. Inside a transaction the calls still run in the order they
+were issued; an error in one aborts the transaction for those after it, as it
+would if they had been awaited one by one.
 """
 
 from __future__ import annotations
@@ -10,16 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from pgjet import _textformat, errors
+from pgjet import errors
+from pgjet._engine import QueryEngine
 from pgjet._transport import WireTransport
-from pgjet._wire.core import Operation, QueryOp, WireProtocol
+from pgjet._wire.core import WireProtocol
+from pgjet.cancel import send_cancel_request
+from pgjet.cursor import CursorFactory
+from pgjet.prepared import PreparedStatement
 from pgjet.record import Record
+from pgjet.statements import StatementCache
+from pgjet.transaction import Transaction
 
 LogListener = Callable[["Connection", errors.PostgresMessage], Any]
 TerminationListener = Callable[["Connection"], Any]
+QueryLogger = Callable[["LoggedQuery"], Any]
 
 
 class ServerVersion(NamedTuple):
@@ -32,8 +43,20 @@ class ServerVersion(NamedTuple):
     serial: int
 
 
+class LoggedQuery(NamedTuple):
+    """What a query logger receives, as asyncpg's ``LoggedQuery``."""
+
+    query: str
+    args: Sequence[Any]
+    timeout: float | None
+    elapsed: float
+    exception: BaseException | None
+    conn_addr: tuple[str, int]
+    conn_params: Any
+
+
 def parse_server_version(text: str) -> ServerVersion:
-    """Parse ``server_version`` as reported at startup ("18.1", "15.18 (Debian …)", "19devel")."""
+    """Parse ``server_version`` ("18.1", "15.18 (Debian 15.18-0+deb12u1)", "19devel")."""
     match = re.match(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?\s*(devel|alpha|beta|rc)?(\d+)?", text)
     if match is None:
         raise errors.ProtocolError(f"cannot parse the server version {text!r}")
@@ -43,8 +66,7 @@ def parse_server_version(text: str) -> ServerVersion:
     level = match.group(4) or "final"
     serial = int(match.group(5) or 0)
     if major >= 10:
-        # Since PostgreSQL 10 the version has two parts: "15.18" is 15, minor 18.
-        micro = 0
+        micro = 0  # since PostgreSQL 10 versions have two parts
     return ServerVersion(major, minor, micro, level, serial)
 
 
@@ -77,75 +99,182 @@ class Connection:
         database: str,
         user: str,
         command_timeout: float | None = None,
+        statement_cache_size: int = 100,
+        max_cached_statement_lifetime: float = 300,
+        max_cacheable_statement_size: int = 15 * 1024,
+        record_class: type[Record] = Record,
+        params: Any = None,
     ) -> None:
         self._wire = transport
         self._core: WireProtocol = transport.core
         self._addr = addr
         self._database = database
         self._user = user
-        self._command_timeout = command_timeout
+        self._params = params
+        self._record_class = record_class
+        self._stmt_cache = StatementCache(
+            statement_cache_size, max_cached_statement_lifetime, max_cacheable_statement_size
+        )
+        self._engine = QueryEngine(
+            transport, self._stmt_cache, command_timeout=command_timeout, cancel=self._cancel
+        )
         self._log_listeners: list[LogListener] = []
         self._termination_listeners: list[TerminationListener] = []
-        self._closed = False
+        self._query_loggers: list[QueryLogger] = []
         self._listener_tasks: set[asyncio.Task[Any]] = set()
+        self._top_transaction: Transaction | None = None
+        self._closed = False
         self._server_version = parse_server_version(
             self._core.parameters.get("server_version", "0")
         )
         transport.on_event = self._on_event
         transport.on_lost = self._on_lost
 
-    # -- queries ---------------------------------------------------------------
+    # -- queries ---------------------------------------------------------------------
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        """Run a command (or several, without arguments); return the last status tag."""
-        op = self._start_query(query, args)
-        await self._wait(op, timeout)
-        return op.status or ""
+        """Run a command; return its status tag (e.g. ``"INSERT 0 1"``).
 
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[Record]:
-        op = self._start_query(query, args)
-        await self._wait(op, timeout)
-        return list(op.rows)
+        Without arguments it uses the simple protocol, so several statements
+        separated by semicolons are allowed.
+        """
+        self._check_open()
+        started = time.monotonic() if self._query_loggers else 0.0
+        try:
+            if not args:
+                op = await self._engine.simple_query(query, timeout)
+                return op.status or ""
+            eop = await self._engine.execute(
+                query, args, record_class=self._record_class, timeout=timeout, discard_rows=True
+            )
+            return eop.status or ""
+        except BaseException as exc:
+            self._log_query(query, args, timeout, started, exc)
+            raise
+        finally:
+            if self._query_loggers:
+                self._log_query(query, args, timeout, started, None)
 
-    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> Record | None:
-        rows = await self.fetch(query, *args, timeout=timeout)
+    async def fetch(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> list[Any]:
+        """Run a query and return all its rows."""
+        return await self._fetch(query, args, timeout, record_class, 0)
+
+    async def fetchrow(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> Any:
+        """The first row, or None (only one row is transferred)."""
+        rows = await self._fetch(query, args, timeout, record_class, 1)
         return rows[0] if rows else None
 
     async def fetchval(
-        self, query: str, *args: Any, column: int = 0, timeout: float | None = None
+        self, query: str, *args: Any, column: int | str = 0, timeout: float | None = None
     ) -> Any:
-        row = await self.fetchrow(query, *args, timeout=timeout)
-        return None if row is None else row[column]
+        """The value of one column of the first row, or None when there is no row."""
+        rows = await self._fetch(query, args, timeout, None, 1)
+        return rows[0][column] if rows else None
 
-    def _start_query(self, query: str, args: tuple[Any, ...]) -> QueryOp:
+    async def fetchmany(
+        self,
+        query: str,
+        args: Iterable[Sequence[Any]],
+        *,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> list[Any]:
+        """Run a statement for every argument tuple and return all rows, atomically."""
         self._check_open()
-        op = QueryOp(_textformat.DECODERS, Record)
-        out = self._core.out
-        if args:
-            params = [_textformat.encode(i, v) for i, v in enumerate(args, 1)]
-            sql = query.encode("utf-8")
-            out.parse(b"", sql, ())
-            out.bind_text(b"", b"", params, 0)
-            out.describe(ord("P"), b"")
-            out.execute(b"", 0)
-            out.sync()
-        else:
-            out.query(query)
-        self._wire.send(op)
-        return op
+        state = await self._engine.statement(query, record_class or self._record_class, timeout)
+        op = await self._engine.executemany(state, args, timeout, keep_rows=True)
+        return list(op.rows)
 
-    async def _wait(self, op: Operation, timeout: float | None) -> None:
-        if timeout is None:
-            timeout = self._command_timeout
-        fut = op.waiter
-        if timeout is None:
-            await fut
-        else:
-            await asyncio.wait_for(asyncio.shield(fut), timeout)
-        if op.error_fields is not None:
-            raise errors.from_fields(op.error_fields)
+    async def executemany(
+        self, command: str, args: Iterable[Sequence[Any]], *, timeout: float | None = None
+    ) -> None:
+        """Run a command for every argument tuple, pipelined and atomically.
 
-    # -- state -----------------------------------------------------------------
+        All executions share one Sync: either all of them take effect or, on
+        the first error, none (outside an explicit transaction; inside one,
+        the transaction is aborted).
+        """
+        self._check_open()
+        state = await self._engine.statement(command, self._record_class, timeout)
+        await self._engine.executemany(state, args, timeout, keep_rows=False)
+
+    async def _fetch(
+        self,
+        query: str,
+        args: Sequence[Any],
+        timeout: float | None,
+        record_class: type[Record] | None,
+        limit: int,
+    ) -> list[Any]:
+        self._check_open()
+        started = time.monotonic() if self._query_loggers else 0.0
+        error: BaseException | None = None
+        try:
+            op = await self._engine.execute(
+                query,
+                args,
+                record_class=record_class or self._record_class,
+                timeout=timeout,
+                limit=limit,
+            )
+            return op.rows
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if self._query_loggers:
+                self._log_query(query, args, timeout, started, error)
+
+    async def prepare(
+        self,
+        query: str,
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> PreparedStatement:
+        """Prepare a statement (named server-side) for repeated execution."""
+        self._check_open()
+        rc = record_class or self._record_class
+        state = await self._engine.prepare(query, rc, timeout, named=True, name=name)
+        return PreparedStatement(self, state)
+
+    def cursor(
+        self,
+        query: str,
+        *args: Any,
+        prefetch: int | None = None,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> CursorFactory:
+        """A cursor over `query` (portal-based; needs a transaction)."""
+        return CursorFactory(
+            self, query, None, args, prefetch, timeout, record_class or self._record_class
+        )
+
+    def transaction(
+        self,
+        *,
+        isolation: str | None = None,
+        readonly: bool = False,
+        deferrable: bool = False,
+    ) -> Transaction:
+        """A transaction (a savepoint when nested) as an async context manager."""
+        return Transaction(self, isolation, readonly, deferrable)
+
+    # -- state -------------------------------------------------------------------------
 
     def get_server_pid(self) -> int:
         return self._core.backend_pid
@@ -162,7 +291,7 @@ class Connection:
     def is_closed(self) -> bool:
         return self._closed or self._wire.closed
 
-    # -- listeners ---------------------------------------------------------------
+    # -- listeners -----------------------------------------------------------------------
 
     def add_log_listener(self, callback: LogListener) -> None:
         self._log_listeners.append(callback)
@@ -178,7 +307,22 @@ class Connection:
         with contextlib.suppress(ValueError):
             self._termination_listeners.remove(callback)
 
-    # -- closing -----------------------------------------------------------------
+    def add_query_logger(self, callback: QueryLogger) -> None:
+        self._query_loggers.append(callback)
+
+    def remove_query_logger(self, callback: QueryLogger) -> None:
+        with contextlib.suppress(ValueError):
+            self._query_loggers.remove(callback)
+
+    @contextlib.contextmanager
+    def query_logger(self, callback: QueryLogger) -> Iterator[QueryLogger]:
+        self.add_query_logger(callback)
+        try:
+            yield callback
+        finally:
+            self.remove_query_logger(callback)
+
+    # -- closing -------------------------------------------------------------------------
 
     async def close(self, *, timeout: float | None = None) -> None:
         """Say goodbye to the server (Terminate) and close the socket."""
@@ -204,7 +348,16 @@ class Connection:
         if self.is_closed():
             raise errors.ConnectionDoesNotExistError("connection is closed")
 
-    # -- events from the wire ------------------------------------------------------
+    async def _cancel(self) -> None:
+        """Send a CancelRequest for this connection's backend (errors are ignored)."""
+        key = self._core.backend_key
+        if key is None:
+            return
+        host, port = self._addr
+        with contextlib.suppress(OSError, asyncio.TimeoutError):
+            await send_cancel_request(host, port, self._core.backend_pid, key)
+
+    # -- events from the wire --------------------------------------------------------
 
     def _on_event(self, event: tuple[Any, ...]) -> None:
         kind = event[0]
@@ -217,6 +370,22 @@ class Connection:
         self._closed = True
         for listener in list(self._termination_listeners):
             _call_soon(self, listener)
+
+    def _log_query(
+        self,
+        query: str,
+        args: Sequence[Any],
+        timeout: float | None,
+        started: float,
+        exc: BaseException | None,
+    ) -> None:
+        if not self._query_loggers:
+            return
+        record = LoggedQuery(
+            query, args, timeout, time.monotonic() - started, exc, self._addr, self._params
+        )
+        for logger in list(self._query_loggers):
+            logger(record)
 
     def __repr__(self) -> str:
         host, port = self._addr

