@@ -51,6 +51,9 @@ class QueryEngine:
         self._cancel = cancel  # async callable: sends a CancelRequest
         self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState]] = {}
         self._portals_to_close: list[bytes] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        # How long a cancelled or timed-out query may take to wind down.
+        self.cancel_grace = 10.0
 
     # -- statements ----------------------------------------------------------------
 
@@ -262,21 +265,31 @@ class QueryEngine:
         limit: int = 0,
         discard_rows: bool = False,
     ) -> ExecuteOp:
-        """Prepare (or reuse) and run one statement; retry once if the plan went stale."""
+        """Prepare (or reuse) and run one statement; retry once if the plan went stale.
+
+        `timeout` bounds the whole call, preparation included.
+        """
+        if timeout is None:
+            timeout = self.command_timeout
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         for attempt in (1, 2):
-            state = await self.statement(query, record_class, timeout)
+            state = await self.statement(query, record_class, _remaining(deadline, loop))
             if state.closed:
                 continue  # evicted while we waited: prepare again
             op = self.start_execute(state, args, limit=limit, discard_rows=discard_rows)
-            await self.wait(op, timeout)
+            await self.wait(op, _remaining(deadline, loop))
             fields = op.error_fields
             if fields is None:
                 return op
-            if attempt == 1 and self._is_stale(fields) and self.core.transaction_status == "I":
+            if self._is_stale(fields):
                 # The schema changed under a cached statement (e.g. a column's
-                # type): outside a transaction it is safe to prepare again.
+                # type). Never reuse it; outside a transaction it is safe to
+                # prepare again and retry, inside one the error is raised
+                # (the transaction is aborted anyway).
                 self.cache.discard(query)
-                continue
+                if attempt == 1 and self.core.transaction_status == "I":
+                    continue
             raise self.error(fields, query)
         raise errors.InternalClientError("statement kept being evicted while preparing it")
 
@@ -319,20 +332,50 @@ class QueryEngine:
             self._abandon(op)
             # asyncpg raises asyncio.TimeoutError here too.
             raise asyncio.TimeoutError(
-                f"the query did not finish within {timeout:g}s and was cancelled"
+                f"the query did not finish within {timeout:.3g}s and was cancelled"
             ) from None
         except asyncio.CancelledError:
             self._abandon(op)
             raise
 
     def _abandon(self, op: Operation) -> None:
+        """The caller gave up on `op`: cancel it server-side when it runs.
+
+        Only the operation the server is working on can be cancelled without
+        hitting a later, innocent one; an operation still queued behind others
+        is cancelled as soon as it reaches the head. If it still hasn't ended
+        (with its ReadyForQuery) `cancel_grace` seconds later, the connection
+        is closed rather than left in an unknown state.
+        """
         fut: asyncio.Future[Any] = op.waiter
         if fut.done():
             return
-        if self.core.first_pending() is op:
-            # Only the operation the server is working on can be cancelled
-            # without hitting a later, innocent one.
-            asyncio.get_running_loop().create_task(self._cancel())
+        loop = asyncio.get_running_loop()
+        pending = self.core.pending_operations()
+        if op not in pending:
+            return
+        index = pending.index(op)
+
+        def cancel_now(_: object = None) -> None:
+            if not fut.done():
+                task = loop.create_task(self._cancel())
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+        if index == 0:
+            cancel_now()
+        else:
+            pending[index - 1].waiter.add_done_callback(cancel_now)
+        watchdog = loop.call_later(self.cancel_grace, self._give_up, op)
+        fut.add_done_callback(lambda _: watchdog.cancel())
+
+    def _give_up(self, op: Operation) -> None:
+        if not op.waiter.done() and self.wire.transport is not None:
+            self.wire.lost_reason = errors.ConnectionDoesNotExistError(
+                f"a cancelled query did not end within {self.cancel_grace:g}s; "
+                "the connection was closed"
+            )
+            self.wire.transport.abort()
 
     # -- errors --------------------------------------------------------------------
 
@@ -364,3 +407,10 @@ class QueryEngine:
             self._portals_to_close = []
             out.sync()
             self.core.push(SyncOp())
+
+
+def _remaining(deadline: float | None, loop: asyncio.AbstractEventLoop) -> float | None:
+    if deadline is None:
+        return None
+    # Never 0: an already-passed deadline still gets a (failing) wait.
+    return max(deadline - loop.time(), 1e-6)
