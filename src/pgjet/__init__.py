@@ -8,7 +8,10 @@ from pgjet.connect import connect
 from pgjet.connection import Connection, ConnectionSettings, ServerVersion
 from pgjet.errors import *  # noqa: F403  (asyncpg exposes its exceptions at top level)
 from pgjet.errors import __all__ as _error_names
+from pgjet.cursor import Cursor, CursorFactory
+from pgjet.prepared import Attribute, PreparedStatement, Type
 from pgjet.record import Record
+from pgjet.transaction import Transaction
 
 __version__ = "0.1.0.dev0"
 
