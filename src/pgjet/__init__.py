@@ -6,9 +6,9 @@ Switching from asyncpg is a changed import: ``import pgjet as asyncpg``.
 from pgjet import errors
 from pgjet.connect import connect
 from pgjet.connection import Connection, ConnectionSettings, ServerVersion
+from pgjet.cursor import Cursor, CursorFactory
 from pgjet.errors import *  # noqa: F403  (asyncpg exposes its exceptions at top level)
 from pgjet.errors import __all__ as _error_names
-from pgjet.cursor import Cursor, CursorFactory
 from pgjet.prepared import Attribute, PreparedStatement, Type
 from pgjet.record import Record
 from pgjet.transaction import Transaction
@@ -16,12 +16,18 @@ from pgjet.transaction import Transaction
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Attribute",
     "Connection",
     "ConnectionSettings",
+    "Cursor",
+    "CursorFactory",
+    "PreparedStatement",
     "Record",
     "ServerVersion",
+    "Transaction",
+    "Type",
     "__version__",
     "connect",
     "errors",
-    *_error_names,
 ]
+__all__ += _error_names
