@@ -34,7 +34,7 @@ async def _show_api(dsn: str) -> None:
     try:
         version = conn.get_server_version()
         print(
-            f"connected in {elapsed:.1f} ms to PostgreSQL {version.major}.{version.minor}, "
+            f"connected in {elapsed:.1f} ms to PostgreSQL {version.major}.{version.micro}, "
             f"backend pid {conn.get_server_pid()}"
         )
 

@@ -3,9 +3,17 @@
 Concurrent calls on one connection are pipelined: each call writes its
 messages and queues its operation at once, so ``asyncio.gather(conn.fetch(a),
 conn.fetch(b))`` costs one round trip and every caller gets its own result or
-its own error. Inside a transaction the calls still run in the order they
-were issued; an error in one aborts the transaction for those after it, as it
-would if they had been awaited one by one.
+its own error: outside a transaction each call has its own Sync, so one
+call's error touches no other call.
+
+Inside a transaction the calls run in the order they were issued; an error in
+one aborts the transaction, so the calls after it fail with
+``InFailedSQLTransactionError``, as they would if awaited one by one. One
+exception today: a call whose query text is new prepares it (Parse/Describe)
+before it executes, so if a *later* call's new query fails to prepare, an
+earlier call still waiting to execute fails with ``InFailedSQLTransactionError``
+too. Queries already in the statement cache (and prepared statements) are not
+affected.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from pgjet._wire.core import WireProtocol
 from pgjet.cancel import send_cancel_request
 from pgjet.cursor import CursorFactory
 from pgjet.prepared import PreparedStatement
-from pgjet.record import Record
+from pgjet.record import Record, record_class_error
 from pgjet.statements import StatementCache
 from pgjet.transaction import Transaction
 
@@ -47,7 +55,7 @@ class LoggedQuery(NamedTuple):
     """What a query logger receives, as asyncpg's ``LoggedQuery``."""
 
     query: str
-    args: Sequence[Any]
+    args: Any  # the call's arguments; for executemany() its iterable of rows
     timeout: float | None
     elapsed: float
     exception: BaseException | None
@@ -56,7 +64,10 @@ class LoggedQuery(NamedTuple):
 
 
 def parse_server_version(text: str) -> ServerVersion:
-    """Parse ``server_version`` ("18.1", "15.18 (Debian 15.18-0+deb12u1)", "19devel")."""
+    """Parse ``server_version`` ("18.1", "15.18 (Debian 15.18-0+deb12u1)", "19devel").
+
+    As asyncpg: "18.1" is ``(18, 0, 1, "final", 0)`` and "9.6.3" is ``(9, 6, 3, "final", 0)``.
+    """
     match = re.match(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?\s*(devel|alpha|beta|rc)?(\d+)?", text)
     if match is None:
         raise errors.ProtocolError(f"cannot parse the server version {text!r}")
@@ -66,7 +77,9 @@ def parse_server_version(text: str) -> ServerVersion:
     level = match.group(4) or "final"
     serial = int(match.group(5) or 0)
     if major >= 10:
-        micro = 0  # since PostgreSQL 10 versions have two parts
+        # Since PostgreSQL 10 versions have two parts; asyncpg reads "18.1" as
+        # 18.0.1 so that checks on version[:2] survive bug-fix releases.
+        minor, micro = 0, minor
     return ServerVersion(major, minor, micro, level, serial)
 
 
@@ -139,21 +152,19 @@ class Connection:
         separated by semicolons are allowed.
         """
         self._check_open()
-        started = time.monotonic() if self._query_loggers else 0.0
-        try:
-            if not args:
-                op = await self._engine.simple_query(query, timeout)
-                return op.status or ""
-            eop = await self._engine.execute(
-                query, args, record_class=self._record_class, timeout=timeout, discard_rows=True
-            )
-            return eop.status or ""
-        except BaseException as exc:
-            self._log_query(query, args, timeout, started, exc)
-            raise
-        finally:
-            if self._query_loggers:
-                self._log_query(query, args, timeout, started, None)
+        if self._query_loggers:
+            with self._time_and_log(query, args, timeout):
+                return await self._execute(query, args, timeout)
+        return await self._execute(query, args, timeout)
+
+    async def _execute(self, query: str, args: Sequence[Any], timeout: float | None) -> str:
+        if not args:
+            op = await self._engine.simple_query(query, timeout)
+            return op.status or ""
+        eop = await self._engine.execute(
+            query, args, record_class=self._record_class, timeout=timeout, discard_rows=True
+        )
+        return eop.status or ""
 
     async def fetch(
         self,
@@ -193,9 +204,11 @@ class Connection:
     ) -> list[Any]:
         """Run a statement for every argument tuple and return all rows, atomically."""
         self._check_open()
-        state = await self._engine.statement(query, record_class or self._record_class, timeout)
-        op = await self._engine.executemany(state, args, timeout, keep_rows=True)
-        return list(op.rows)
+        rc = self._pick_record_class(record_class)
+        if self._query_loggers:
+            with self._time_and_log(query, args, timeout):
+                return await self._executemany(query, args, timeout, rc, keep_rows=True)
+        return await self._executemany(query, args, timeout, rc, keep_rows=True)
 
     async def executemany(
         self, command: str, args: Iterable[Sequence[Any]], *, timeout: float | None = None
@@ -207,8 +220,34 @@ class Connection:
         the transaction is aborted).
         """
         self._check_open()
-        state = await self._engine.statement(command, self._record_class, timeout)
-        await self._engine.executemany(state, args, timeout, keep_rows=False)
+        if self._query_loggers:
+            with self._time_and_log(command, args, timeout):
+                await self._executemany(command, args, timeout, self._record_class, False)
+                return
+        await self._executemany(command, args, timeout, self._record_class, False)
+
+    async def _executemany(
+        self,
+        query: str,
+        args: Iterable[Sequence[Any]],
+        timeout: float | None,
+        record_class: type[Record],
+        keep_rows: bool,
+    ) -> list[Any]:
+        engine = self._engine
+        if timeout is None:
+            timeout = engine.command_timeout
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        state = await engine.statement(query, record_class, timeout)
+        if state.closed:
+            # Evicted from the cache while this call waited for another's Parse.
+            state = await engine.statement(query, record_class, timeout)
+        if timeout is not None:
+            # One budget for the whole call, preparation included.
+            timeout = max(timeout - (loop.time() - started), 1e-6)
+        op = await engine.executemany(state, args, timeout, keep_rows=keep_rows)
+        return list(op.rows)
 
     async def _fetch(
         self,
@@ -219,23 +258,15 @@ class Connection:
         limit: int,
     ) -> list[Any]:
         self._check_open()
-        started = time.monotonic() if self._query_loggers else 0.0
-        error: BaseException | None = None
-        try:
-            op = await self._engine.execute(
-                query,
-                args,
-                record_class=record_class or self._record_class,
-                timeout=timeout,
-                limit=limit,
-            )
-            return op.rows
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if self._query_loggers:
-                self._log_query(query, args, timeout, started, error)
+        rc = self._pick_record_class(record_class)
+        if self._query_loggers:
+            with self._time_and_log(query, args, timeout):
+                op = await self._engine.execute(
+                    query, args, record_class=rc, timeout=timeout, limit=limit
+                )
+                return op.rows
+        op = await self._engine.execute(query, args, record_class=rc, timeout=timeout, limit=limit)
+        return op.rows
 
     async def prepare(
         self,
@@ -247,7 +278,7 @@ class Connection:
     ) -> PreparedStatement:
         """Prepare a statement (named server-side) for repeated execution."""
         self._check_open()
-        rc = record_class or self._record_class
+        rc = self._pick_record_class(record_class)
         state = await self._engine.prepare(query, rc, timeout, named=True, name=name)
         return PreparedStatement(self, state)
 
@@ -261,7 +292,7 @@ class Connection:
     ) -> CursorFactory:
         """A cursor over `query` (portal-based; needs a transaction)."""
         return CursorFactory(
-            self, query, None, args, prefetch, timeout, record_class or self._record_class
+            self, query, None, args, prefetch, timeout, self._pick_record_class(record_class)
         )
 
     def transaction(
@@ -271,7 +302,11 @@ class Connection:
         readonly: bool = False,
         deferrable: bool = False,
     ) -> Transaction:
-        """A transaction (a savepoint when nested) as an async context manager."""
+        """A transaction (a savepoint when nested) as an async context manager.
+
+        While one task's block is open, another running task cannot open one on
+        this connection (it would silently share the first one's fate).
+        """
         return Transaction(self, isolation, readonly, deferrable)
 
     # -- state -------------------------------------------------------------------------
@@ -344,9 +379,22 @@ class Connection:
         if self._wire.transport is not None:
             self._wire.transport.abort()
 
+    def _pick_record_class(self, record_class: type[Record] | None) -> type[Record]:
+        """The per-call `record_class` (checked as asyncpg does), else the connection's."""
+        if record_class is None:
+            return self._record_class
+        problem = record_class_error(record_class)
+        if problem is not None:
+            # Checked here: a bad class found while decoding rows would kill the connection.
+            raise errors.InterfaceError(problem)
+        return record_class
+
     def _check_open(self) -> None:
         if self.is_closed():
-            raise errors.ConnectionDoesNotExistError("connection is closed")
+            reason = self._wire.lost_reason
+            raise errors.ConnectionDoesNotExistError(
+                "connection is closed" if reason is None else f"connection is closed: {reason}"
+            )
 
     async def _cancel(self) -> None:
         """Send a CancelRequest for this connection's backend (errors are ignored)."""
@@ -361,31 +409,59 @@ class Connection:
 
     def _on_event(self, event: tuple[Any, ...]) -> None:
         kind = event[0]
-        if kind == "notice" or kind == "error":
+        if kind == "notice":
             message = errors.notice_from_fields(event[1])
             for listener in list(self._log_listeners):
                 _call_soon(self, listener, message)
+        elif kind == "error" and self._wire.lost_reason is None:
+            # A FATAL error while idle (e.g. pg_terminate_backend): the server
+            # closes next. Not a log message (asyncpg does not pass it on
+            # either) but the reason the connection is gone.
+            self._wire.lost_reason = errors.from_fields(event[1], None)
 
     def _on_lost(self, exc: BaseException | None) -> None:
         self._closed = True
         for listener in list(self._termination_listeners):
             _call_soon(self, listener)
 
-    def _log_query(
-        self,
-        query: str,
-        args: Sequence[Any],
-        timeout: float | None,
-        started: float,
-        exc: BaseException | None,
-    ) -> None:
-        if not self._query_loggers:
-            return
-        record = LoggedQuery(
-            query, args, timeout, time.monotonic() - started, exc, self._addr, self._params
-        )
-        for logger in list(self._query_loggers):
-            logger(record)
+    @contextlib.contextmanager
+    def _time_and_log(
+        self, query: str, args: Iterable[Any], timeout: float | None
+    ) -> Iterator[None]:
+        """Time the call and hand a LoggedQuery to every query logger, as asyncpg does.
+
+        Loggers run soon after, not inside the call: a slow or failing logger
+        can neither delay the query nor replace its result with its own error.
+        """
+        if timeout is None:
+            timeout = self._engine.command_timeout
+        started = time.monotonic()
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            record = LoggedQuery(
+                query,
+                args,
+                timeout,
+                time.monotonic() - started,
+                error,
+                self._addr,
+                self._params,
+            )
+            loop = asyncio.get_running_loop()
+            for logger in list(self._query_loggers):
+                loop.call_soon(self._run_query_logger, logger, record)
+
+    def _run_query_logger(self, logger: QueryLogger, record: LoggedQuery) -> None:
+        result = logger(record)
+        if asyncio.iscoroutine(result):
+            task = asyncio.get_running_loop().create_task(result)
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
 
     def __repr__(self) -> str:
         host, port = self._addr

@@ -24,7 +24,16 @@ DEFAULT_PREFETCH = 50
 class CursorFactory:
     """``conn.cursor(...)``: iterate it with ``async for``, or ``await`` it for a Cursor."""
 
-    __slots__ = ("_args", "_conn", "_prefetch", "_query", "_record_class", "_state", "_timeout")
+    __slots__ = (
+        "_args",
+        "_conn",
+        "_owner",
+        "_prefetch",
+        "_query",
+        "_record_class",
+        "_state",
+        "_timeout",
+    )
 
     def __init__(
         self,
@@ -35,6 +44,7 @@ class CursorFactory:
         prefetch: int | None,
         timeout: float | None,
         record_class: Any,
+        owner: object = None,
     ) -> None:
         if prefetch is not None and prefetch <= 0:
             raise errors.InterfaceError(f"prefetch must be a positive integer, got {prefetch!r}")
@@ -45,6 +55,10 @@ class CursorFactory:
         self._prefetch = prefetch or DEFAULT_PREFETCH
         self._timeout = timeout
         self._record_class = record_class
+        # The PreparedStatement `state` belongs to: while it is referenced its
+        # server-side statement stays open (dropping it queues a Close, which
+        # would reach the server before this cursor's Bind).
+        self._owner = owner
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterate()
@@ -73,8 +87,14 @@ class CursorFactory:
             )
         state = self._state
         if state is None:
-            state = await conn._engine.statement(self._query, self._record_class, self._timeout)
-        cursor = Cursor(conn, state, self._timeout)
+            for _ in range(3):
+                state = await conn._engine.statement(self._query, self._record_class, self._timeout)
+                if not state.closed:
+                    break  # else evicted from the cache while we waited: again
+        assert state is not None
+        if state.closed:
+            raise errors.InterfaceError("the prepared statement is closed")
+        cursor = Cursor(conn, state, self._timeout, self._owner)
         await cursor._bind(self._args)
         return cursor
 
@@ -82,10 +102,17 @@ class CursorFactory:
 class Cursor:
     """An open portal: ``await cur.fetch(n)``, ``fetchrow()``, ``forward(n)``."""
 
-    __slots__ = ("_conn", "_exhausted", "_portal", "_state", "_timeout")
+    __slots__ = ("_conn", "_exhausted", "_owner", "_portal", "_state", "_timeout")
 
-    def __init__(self, conn: Connection, state: StatementState, timeout: float | None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        state: StatementState,
+        timeout: float | None,
+        owner: object = None,
+    ) -> None:
         self._conn = conn
+        self._owner = owner  # see CursorFactory
         self._state = state
         self._timeout = timeout
         self._portal = f"pgjet_cursor_{next(_portal_ids)}".encode()
@@ -100,12 +127,13 @@ class Cursor:
         if op.error_fields is not None:
             raise engine.error(op.error_fields, self._state.query)
 
-    async def _execute(self, n: int) -> list[Any]:
+    async def _execute(self, n: int, timeout: float | None = None) -> list[Any]:
         if self._exhausted:
             return []
+        self._conn._check_open()
         engine = self._conn._engine
         op = engine.start_portal_execute(self._state, self._portal, n)
-        await engine.wait(op, self._timeout)
+        await engine.wait(op, self._timeout if timeout is None else timeout)
         if op.error_fields is not None:
             raise engine.error(op.error_fields, self._state.query)
         if not op.suspended:
@@ -115,10 +143,10 @@ class Cursor:
     async def fetch(self, n: int, *, timeout: float | None = None) -> list[Any]:
         """The next `n` rows (fewer at the end)."""
         self._check_n(n)
-        return await self._execute(n)
+        return await self._execute(n, timeout)
 
     async def fetchrow(self, *, timeout: float | None = None) -> Any:
-        rows = await self._execute(1)
+        rows = await self._execute(1, timeout)
         return rows[0] if rows else None
 
     async def forward(self, n: int, *, timeout: float | None = None) -> int:
@@ -127,7 +155,10 @@ class Cursor:
         if self._exhausted:
             return 0
         portal = self._portal.decode()
-        status = await self._conn.execute(f'MOVE FORWARD {int(n)} FROM "{portal}"')
+        status = await self._conn.execute(
+            f'MOVE FORWARD {int(n)} FROM "{portal}"',
+            timeout=self._timeout if timeout is None else timeout,
+        )
         moved = int(status.split()[-1])
         if moved < n:
             self._exhausted = True

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pgjet import errors
-from pgjet._wire.codecs import get_codec
 from pgjet._wire.core import ExecuteOp, StatementState
+from pgjet.oids import BUILTIN_TYPES
 
 if TYPE_CHECKING:
     from pgjet.connection import Connection
@@ -31,12 +31,24 @@ class Attribute(NamedTuple):
     type: Type
 
 
+# oid -> (name, kind) of every builtin type, named the way asyncpg names them.
+_BUILTIN_KINDS = {"r": "range", "m": "multirange"}
+_BUILTINS: dict[int, tuple[str, str]] = {
+    oid: (
+        (name.removeprefix("_") + "[]", "array")
+        if category == "A"
+        else (name, _BUILTIN_KINDS.get(typtype, "scalar"))
+    )
+    for oid, name, typtype, category, *_ in BUILTIN_TYPES
+}
+
+
 def _type(oid: int) -> Type:
-    name = get_codec(oid).name
-    if not name:
+    builtin = _BUILTINS.get(oid)
+    if builtin is None:
         # Not a builtin: the type system work introspects these from the catalog.
         return Type(oid, "", "scalar", "")
-    kind = "array" if name.startswith("_") else "scalar"
+    name, kind = builtin
     return Type(oid, name, kind, "pg_catalog")
 
 
@@ -109,6 +121,7 @@ class PreparedStatement:
             prefetch,
             timeout,
             self._state.record_class,
+            owner=self,
         )
 
     async def explain(self, *args: Any, analyze: bool = False) -> Any:

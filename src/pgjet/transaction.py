@@ -1,7 +1,14 @@
-"""Transactions: BEGIN/COMMIT/ROLLBACK, and savepoints when nested (asyncpg's semantics)."""
+"""Transactions: BEGIN/COMMIT/ROLLBACK, and savepoints when nested (asyncpg's semantics).
+
+One rule beyond asyncpg's (which refuses any concurrent call on a connection):
+while a task's transaction block is open, another *running* task cannot open
+a block on the same connection; it would silently become a savepoint of the
+first and share its fate.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 from types import TracebackType
@@ -37,10 +44,12 @@ class Transaction:
         "_conn",
         "_deferrable",
         "_isolation",
+        "_managed",
         "_nested",
         "_readonly",
         "_savepoint",
         "_state",
+        "_task",
     )
 
     def __init__(
@@ -57,9 +66,18 @@ class Transaction:
         self._state = TransactionState.NEW
         self._nested = False
         self._savepoint: str | None = None
+        self._managed = False  # inside `async with`: the block decides commit or rollback
+        self._task: asyncio.Task[object] | None = None  # the task that opened a top block
 
     async def __aenter__(self) -> Transaction:
-        await self.start()
+        if self._managed:
+            raise errors.InterfaceError("cannot enter the transaction: already in `async with`")
+        self._managed = True
+        try:
+            await self.start()
+        except BaseException:
+            self._managed = False
+            raise
         return self
 
     async def __aexit__(
@@ -68,10 +86,13 @@ class Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            await self.commit()
-        else:
-            await self._rollback_quietly()
+        try:
+            if exc_type is None:
+                await self._commit()
+            else:
+                await self._rollback_quietly()
+        finally:
+            self._managed = False
 
     async def start(self) -> None:
         """Enter the transaction: BEGIN, or SAVEPOINT when one is already open."""
@@ -85,21 +106,34 @@ class Transaction:
                 )
             query = self._begin_query()
         else:
-            if self._isolation is not None and self._isolation != top._isolation:
+            owner = top._task
+            if owner is not None and owner is not asyncio.current_task() and not owner.done():
+                # Calls are pipelined, so another task's block would silently
+                # become a savepoint of this one and share its fate: work it
+                # "committed" would vanish if the outer block rolled back.
                 raise errors.InterfaceError(
-                    f"nested transaction has a different isolation level: current "
-                    f"{top._isolation!r} != outer {self._isolation!r}"
+                    "cannot start a transaction: the connection is in a transaction block "
+                    "opened by another task that is still running (use one connection per "
+                    "concurrent transaction)"
                 )
-            if self._readonly != top._readonly or self._deferrable != top._deferrable:
-                raise errors.InterfaceError(
-                    "nested transaction has different readonly/deferrable settings than "
-                    "the outer one"
-                )
+            # As asyncpg: a nested block inherits readonly/deferrable, and may
+            # name an isolation level only if it is the one in force.
+            if self._isolation is not None:
+                outer = top._isolation
+                if outer is None:
+                    shown = await conn.fetchval("SHOW transaction_isolation")
+                    outer = str(shown).replace(" ", "_")
+                if self._isolation != outer:
+                    raise errors.InterfaceError(
+                        f"nested transaction has a different isolation level: current "
+                        f"{self._isolation!r} != outer {outer!r}"
+                    )
             self._nested = True
             self._savepoint = f"pgjet_savepoint_{next(_savepoint_ids)}"
             query = f"SAVEPOINT {self._savepoint}"
         if not self._nested:
             conn._top_transaction = self
+            self._task = asyncio.current_task()
         try:
             await conn.execute(query)
         except BaseException:
@@ -110,6 +144,12 @@ class Transaction:
         self._state = TransactionState.STARTED
 
     async def commit(self) -> None:
+        """COMMIT (or RELEASE the savepoint); not allowed inside ``async with``."""
+        if self._managed:
+            raise errors.InterfaceError("cannot commit manually inside an `async with` block")
+        await self._commit()
+
+    async def _commit(self) -> None:
         self._check_state(TransactionState.STARTED, "commit")
         query = f"RELEASE SAVEPOINT {self._savepoint}" if self._nested else "COMMIT"
         try:
@@ -122,6 +162,12 @@ class Transaction:
         self._state = TransactionState.COMMITTED
 
     async def rollback(self) -> None:
+        """ROLLBACK (to the savepoint); not allowed inside ``async with``."""
+        if self._managed:
+            raise errors.InterfaceError("cannot roll back manually inside an `async with` block")
+        await self._rollback()
+
+    async def _rollback(self) -> None:
         self._check_state(TransactionState.STARTED, "rollback")
         query = f"ROLLBACK TO {self._savepoint}" if self._nested else "ROLLBACK"
         try:
@@ -140,7 +186,7 @@ class Transaction:
             self._state = TransactionState.FAILED
             self._leave()
             return
-        await self.rollback()
+        await self._rollback()
 
     def _leave(self) -> None:
         if not self._nested and self._conn._top_transaction is self:
