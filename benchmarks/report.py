@@ -159,7 +159,7 @@ def _cell(driver: str, info: dict[str, Any], notes: _Notes) -> str:
         if info["errors"]:
             text += " " + notes.mark(f"{driver}: some rounds failed: " + "; ".join(info["errors"]))
         return text
-    return info["status"] + " " + notes.mark(f"{driver}: {info['reason'] or info['status']}")
+    return str(info["status"]) + " " + notes.mark(f"{driver}: {info['reason'] or info['status']}")
 
 
 def _latency_table(result: dict[str, Any], notes: _Notes) -> list[str]:

