@@ -9,6 +9,7 @@ from pgjet.connection import Connection, ConnectionSettings, ServerVersion
 from pgjet.cursor import Cursor, CursorFactory
 from pgjet.errors import *  # noqa: F403  (asyncpg exposes its exceptions at top level)
 from pgjet.errors import __all__ as _error_names
+from pgjet.pool import Pool, create_pool
 from pgjet.prepared import Attribute, PreparedStatement, Type
 from pgjet.record import Record
 from pgjet.transaction import Transaction
@@ -21,6 +22,7 @@ __all__ = [
     "ConnectionSettings",
     "Cursor",
     "CursorFactory",
+    "Pool",
     "PreparedStatement",
     "Record",
     "ServerVersion",
@@ -28,6 +30,7 @@ __all__ = [
     "Type",
     "__version__",
     "connect",
+    "create_pool",
     "errors",
 ]
 __all__ += _error_names
