@@ -10,8 +10,12 @@ from typing import Any
 from benchmarks.drivers.common import Sample, Unsupported, WrongResult
 from benchmarks.workloads import Sizes
 
-DRIVERS = ("pgjet", "asyncpg", "psycopg")
-"""In the order of the results table; asyncpg is the baseline of every ratio."""
+DRIVERS = ("pgjet", "asyncpg", "psycopg", "asyncpg-noreset")
+"""In the order of the results table; asyncpg is the baseline of every ratio.
+
+``asyncpg-noreset`` is asyncpg's pool with a no-op ``reset=`` (no reset query on
+release): the strongest asyncpg pool configuration, measured on W4 only.
+"""
 
 BASELINE = "asyncpg"
 
@@ -25,6 +29,13 @@ async def run(
         from benchmarks.drivers import asyncpg_api
 
         return await asyncpg_api.run(driver, workload, dsn, sizes, options)
+    if driver == "asyncpg-noreset":
+        if workload != "W4":
+            raise Unsupported("only differs from asyncpg on the pool workload (W4)")
+        from benchmarks.drivers import asyncpg_api
+
+        options = {**options, "noop_reset": True}
+        return await asyncpg_api.run("asyncpg", workload, dsn, sizes, options)
     if driver == "psycopg":
         from benchmarks.drivers import psycopg3
 

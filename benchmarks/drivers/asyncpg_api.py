@@ -136,7 +136,14 @@ async def _w3(module: Any, dsn: str, sizes: Sizes, options: dict[str, Any]) -> S
 
 async def _w4(module: Any, dsn: str, sizes: Sizes, options: dict[str, Any]) -> Sample:
     create_pool = _require(module, "create_pool", module.__name__)
-    pool = await create_pool(dsn, min_size=sizes.w4_pool, max_size=sizes.w4_pool)
+    extra: dict[str, Any] = {}
+    if options.get("noop_reset"):
+
+        async def no_reset(conn: Any) -> None:
+            return None
+
+        extra["reset"] = no_reset
+    pool = await create_pool(dsn, min_size=sizes.w4_pool, max_size=sizes.w4_pool, **extra)
     try:
         sql = wl.W4_SQL
         keys = sizes.w4_keys
