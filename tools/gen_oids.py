@@ -36,14 +36,27 @@ SNAPSHOT_PATH = ROOT / "tools" / "pg_type.tsv"
 PY_OUTPUT_PATH = ROOT / "src" / "pgjet" / "oids.py"
 PXI_OUTPUT_PATH = ROOT / "src" / "pgjet" / "_wire" / "oids.pxi"
 
-COLUMNS = ("oid", "typname", "typtype", "typcategory", "typlen", "typelem", "typarray", "typdelim")
+COLUMNS = (
+    "oid",
+    "typname",
+    "typtype",
+    "typcategory",
+    "typlen",
+    "typelem",
+    "typarray",
+    "typdelim",
+    "rngsubtype",
+)
 
 # Builtin rows only; row types of system catalogs (typtype 'c') and their arrays are
 # no use to a driver and would only bloat the tables.
 SNAPSHOT_QUERY = """
-SELECT t.oid, t.typname, t.typtype, t.typcategory, t.typlen, t.typelem, t.typarray, t.typdelim
+SELECT t.oid, t.typname, t.typtype, t.typcategory, t.typlen, t.typelem, t.typarray, t.typdelim,
+       COALESCE(r.rngsubtype, m.rngtypid, 0::oid)
 FROM pg_catalog.pg_type t
 LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid
+LEFT JOIN pg_catalog.pg_range m ON m.rngmultitypid = t.oid
 WHERE t.oid < 10000
   AND t.typtype <> 'c'
   AND NOT (t.typcategory = 'A' AND e.typtype = 'c')
@@ -61,6 +74,8 @@ class TypeRow:
     typelem: int
     typarray: int
     typdelim: str
+    # A range's subtype (pg_range.rngsubtype); a multirange's range type; else 0.
+    rngsubtype: int
 
 
 def parse_snapshot(text: str) -> list[TypeRow]:
@@ -73,10 +88,18 @@ def parse_snapshot(text: str) -> list[TypeRow]:
         fields = line.split("\t")
         if len(fields) != len(COLUMNS):
             raise ValueError(f"pg_type.tsv line {lineno}: expected {len(COLUMNS)} fields")
-        oid, name, typtype, category, typlen, elem, array, delim = fields
+        oid, name, typtype, category, typlen, elem, array, delim, rngsub = fields
         try:
             row = TypeRow(
-                int(oid), name, typtype, category, int(typlen), int(elem), int(array), delim
+                int(oid),
+                name,
+                typtype,
+                category,
+                int(typlen),
+                int(elem),
+                int(array),
+                delim,
+                int(rngsub),
             )
         except ValueError:
             raise ValueError(
@@ -86,6 +109,10 @@ def parse_snapshot(text: str) -> list[TypeRow]:
             raise ValueError(f"pg_type.tsv line {lineno}: unexpected type name {name!r}")
         if len(typtype) != 1 or len(category) != 1 or len(delim) != 1:
             raise ValueError(f"pg_type.tsv line {lineno}: typtype/category/delim must be 1 char")
+        if (row.typtype in ("r", "m")) != (row.rngsubtype != 0):
+            raise ValueError(
+                f"pg_type.tsv line {lineno}: rngsubtype must be set for ranges and multiranges only"
+            )
         rows.append(row)
     oids = [row.oid for row in rows]
     if len(set(oids)) != len(oids):
@@ -123,6 +150,8 @@ def render_python(rows: Sequence[TypeRow]) -> str:
         "",
         "``BUILTIN_TYPES`` holds one row per builtin type:",
         "``(oid, typname, typtype, typcategory, typlen, typelem, typarray, typdelim)``.",
+        "``RANGE_SUBTYPES`` maps each builtin range type to its subtype,",
+        "``MULTIRANGE_RANGES`` each builtin multirange type to its range type.",
         '"""',
         "",
         "from typing import Final",
@@ -137,8 +166,13 @@ def render_python(rows: Sequence[TypeRow]) -> str:
             f'{row.typlen}, {row.typelem}, {row.typarray}, "{row.typdelim}"),'
         )
     out += [")", ""]
+    for title, kind in (("RANGE_SUBTYPES", "r"), ("MULTIRANGE_RANGES", "m")):
+        out.append(f"{title}: Final[dict[int, int]] = {{")
+        out += [f"    {row.oid}: {row.rngsubtype}," for row in rows if row.typtype == kind]
+        out += ["}", ""]
+    extra = ["BUILTIN_TYPES", "RANGE_SUBTYPES", "MULTIRANGE_RANGES"]
     out.append("__all__ = [")
-    out += [f'    "{name}",' for name in sorted([*names.values(), "BUILTIN_TYPES"])]
+    out += [f'    "{name}",' for name in sorted([*names.values(), *extra])]
     out += ["]", ""]
     return "\n".join(out)
 

@@ -13,17 +13,37 @@ from pgjet.pool import Pool, create_pool
 from pgjet.prepared import Attribute, PreparedStatement, Type
 from pgjet.record import Record
 from pgjet.transaction import Transaction
+from pgjet.types import (
+    BitString,
+    Box,
+    Circle,
+    Line,
+    LineSegment,
+    Path,
+    Point,
+    Polygon,
+    Range,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Attribute",
+    "BitString",
+    "Box",
+    "Circle",
     "Connection",
     "ConnectionSettings",
     "Cursor",
     "CursorFactory",
+    "Line",
+    "LineSegment",
+    "Path",
+    "Point",
+    "Polygon",
     "Pool",
     "PreparedStatement",
+    "Range",
     "Record",
     "ServerVersion",
     "Transaction",

@@ -24,7 +24,26 @@ timetz                                 datetime.time with a fixed-offset tzinfo
 timestamp                              naive datetime.datetime
 timestamptz                            aware datetime.datetime in UTC
 interval                               datetime.timedelta
-arrays of all of these                 nested lists
+inet                                   IPv4Address/IPv6Address (full prefix), else
+                                       IPv4Interface/IPv6Interface
+cidr                                   IPv4Network/IPv6Network
+macaddr, macaddr8                      str, as the server prints it
+bit, varbit                            pgjet.types.BitString
+point, line, lseg, box                 pgjet.types Point, Line, LineSegment, Box
+path, polygon, circle                  pgjet.types Path, Polygon, Circle
+tid                                    (block, offset)
+pg_lsn                                 int (unsigned; asyncpg: signed int8)
+pg_snapshot, txid_snapshot             (xmin, xmax, (xip, ...))
+int2vector, oidvector                  list of int
+xml, cstring, refcursor, jsonpath      str
+void                                   None
+record (anonymous)                     tuple of decoded fields (no encoder)
+int4range ... tstzrange                pgjet.types.Range
+int4multirange ...                     list of Range
+arrays of all of these                 nested lists (tuples are elements when the
+                                       element type takes tuples, as asyncpg)
+money, reg*, tsvector, tsquery, ...    text format, str (as asyncpg); their
+                                       arrays: text format, nested lists of str
 =====================================  ===========================================
 
 Details where a choice was made (asyncpg's, unless said otherwise):
@@ -98,7 +117,7 @@ import operator
 import uuid
 
 from pgjet.errors import ProtocolError
-from pgjet.oids import BUILTIN_TYPES
+from pgjet.oids import BUILTIN_TYPES, MULTIRANGE_RANGES, RANGE_SUBTYPES
 
 include "oids.pxi"
 
@@ -473,12 +492,34 @@ cdef class UUIDCodec(Codec):
         return 0
 
 
+cdef object _with_context(BaseException exc, str message):
+    """``exc``'s kind (TypeError, ValueError or OverflowError) carrying ``message``."""
+    if type(exc) in (TypeError, ValueError, OverflowError):
+        return type(exc)(message)
+    if isinstance(exc, TypeError):
+        return TypeError(message)
+    return OverflowError(message) if isinstance(exc, OverflowError) else ValueError(message)
+
+
 include "codecs_numeric.pxi"
 include "codecs_datetime.pxi"
 include "codecs_array.pxi"
+include "codecs_network.pxi"
+include "codecs_geometric.pxi"
+include "codecs_bits.pxi"
+include "codecs_range.pxi"
+include "codecs_misc.pxi"
+include "codecs_textarray.pxi"
 
 
 # -- the registry ---------------------------------------------------------------------
+
+# Element codecs whose Python values are sequences themselves (see ArrayCodec).
+cdef tuple _SEQUENCE_VALUED = (
+    PointCodec, LineCodec, TwoPointCodec, PathCodec, PolygonCodec, CircleCodec, TidCodec,
+    SnapshotCodec, RangeCodec, MultirangeCodec, VectorCodec, RecordCodec,
+)
+cdef tuple _LIST_VALUED = (PathCodec, PolygonCodec, MultirangeCodec, VectorCodec)
 
 cdef dict _CODECS = {}      # oid -> Codec, built once at import
 cdef dict _NAMES = {}       # oid -> typname of every builtin type
@@ -490,6 +531,14 @@ cdef Codec _make(type cls, uint32_t oid, str name, int16_t fmt):
     codec.name = name
     codec.format = fmt
     return codec
+
+
+cdef ArrayCodec _array_of(uint32_t oid, str name, Codec element):
+    cdef ArrayCodec array = <ArrayCodec>_make(ArrayCodec, oid, name, 1)
+    array.element = element
+    array.tuple_elements = isinstance(element, _SEQUENCE_VALUED)
+    array.list_elements = isinstance(element, _LIST_VALUED)
+    return array
 
 
 cdef void _register_builtins() except *:
@@ -521,17 +570,67 @@ cdef void _register_builtins() except *:
         TIMESTAMPOID: TimestampCodec,
         TIMESTAMPTZOID: TimestamptzCodec,
         INTERVALOID: IntervalCodec,
+        INETOID: InetCodec,
+        CIDROID: CidrCodec,
+        MACADDROID: MacaddrCodec,
+        MACADDR8OID: MacaddrCodec,
+        BITOID: BitCodec,
+        VARBITOID: BitCodec,
+        POINTOID: PointCodec,
+        LINEOID: LineCodec,
+        LSEGOID: TwoPointCodec,
+        BOXOID: TwoPointCodec,
+        PATHOID: PathCodec,
+        POLYGONOID: PolygonCodec,
+        CIRCLEOID: CircleCodec,
+        TIDOID: TidCodec,
+        PG_LSNOID: UInt8Codec,
+        PG_SNAPSHOTOID: SnapshotCodec,
+        TXID_SNAPSHOTOID: SnapshotCodec,
+        XMLOID: TextCodec,
+        CSTRINGOID: TextCodec,
+        REFCURSOROID: TextCodec,
+        JSONPATHOID: JsonpathCodec,
+        VOIDOID: VoidCodec,
+        RECORDOID: RecordCodec,
     }
-    cdef ArrayCodec array
+    cdef VectorCodec vector
+    cdef RangeCodec rng
+    cdef MultirangeCodec multi
+    cdef TextArrayCodec text_array
+    delimiters = {}
     for row in BUILTIN_TYPES:
         _NAMES[row[0]] = row[1]
+        delimiters[row[0]] = row[7]
     for oid, cls in scalars.items():
         _CODECS[oid] = _make(cls, oid, _NAMES[oid], 1)
+    (<MacaddrCodec>_CODECS[MACADDROID]).size = 6
+    (<MacaddrCodec>_CODECS[MACADDR8OID]).size = 8
+    (<TwoPointCodec>_CODECS[LSEGOID]).cls = _LineSegment
+    (<TwoPointCodec>_CODECS[BOXOID]).cls = _Box
+    for oid, elem in ((INT2VECTOROID, INT2OID), (OIDVECTOROID, OIDOID)):
+        vector = <VectorCodec>_make(VectorCodec, oid, _NAMES[oid], 1)
+        vector.element = _CODECS[elem]
+        _CODECS[oid] = vector
+    for oid, subtype in RANGE_SUBTYPES.items():
+        rng = <RangeCodec>_make(RangeCodec, oid, _NAMES[oid], 1)
+        rng.element = _CODECS[subtype]
+        _CODECS[oid] = rng
+    for oid, range_oid in MULTIRANGE_RANGES.items():
+        multi = <MultirangeCodec>_make(MultirangeCodec, oid, _NAMES[oid], 1)
+        multi.range = _CODECS[range_oid]
+        _CODECS[oid] = multi
+    kinds = {row[0]: row[2] for row in BUILTIN_TYPES}
     for oid, name, _typtype, category, _typlen, elem, _typarray, _delim in BUILTIN_TYPES:
-        if category == "A" and name == "_" + _NAMES.get(elem, "") and elem in _CODECS:
-            array = <ArrayCodec>_make(ArrayCodec, oid, name, 1)
-            array.element = _CODECS[elem]
-            _CODECS[oid] = array
+        if name != "_" + _NAMES.get(elem, "") or (category != "A" and oid != _RECORDOID):
+            continue
+        if elem in _CODECS:
+            _CODECS[oid] = _array_of(oid, name, _CODECS[elem])
+        elif kinds[elem] == "b":
+            # A base type exchanged as text: its arrays too, split into lists of str.
+            text_array = <TextArrayCodec>_make(TextArrayCodec, oid, name, 0)
+            text_array.delimiter = delimiters[elem]
+            _CODECS[oid] = text_array
 
 
 _register_builtins()
@@ -554,12 +653,13 @@ def get_codec(uint32_t oid):
 
 def has_binary_codec(uint32_t oid):
     """True if values of type ``oid`` are exchanged in binary format."""
-    return oid in _CODECS
+    codec = _CODECS.get(oid)
+    return codec is not None and (<Codec>codec).format == 1
 
 
 cdef Codec _binary_codec(uint32_t oid):
     codec = _CODECS.get(oid)
-    if codec is None:
+    if codec is None or (<Codec>codec).format != 1:
         raise LookupError(f"no binary codec for type oid {oid}")
     return <Codec>codec
 

@@ -34,6 +34,29 @@ cdef str _index_path(Py_ssize_t* index, int depth):
 @cython.final
 cdef class ArrayCodec(Codec):
     cdef Codec element
+    # Element types whose values are themselves sequences (point, tid, ranges,
+    # records, ...): a tuple is always an element, never a sub-array (asyncpg's
+    # rule); with list_elements (int2vector, path, multiranges, ...) a list is an
+    # element unless it holds lists.
+    cdef bint tuple_elements
+    cdef bint list_elements
+
+    cdef bint _is_subarray(self, object value) except -1:
+        if value is None:
+            return False
+        if self.tuple_elements:   # only lists nest; Path, Range, tuples... are elements
+            if not PyList_Check(value):
+                return False
+            if self.list_elements:
+                return (PyList_GET_SIZE(value) > 0
+                        and PyList_Check(<object>PyList_GET_ITEM(value, 0)))
+            return True
+        return _is_container(value)
+
+    cdef bint _looks_nested(self, object value) except -1:
+        if self.tuple_elements or self.list_elements:
+            return self._is_subarray(value)
+        return PyList_Check(value) or PyTuple_Check(value)
 
     cdef object decode(self, const char* data, Py_ssize_t length):
         cdef int32_t dims[ARRAY_MAXDIM]
@@ -122,7 +145,7 @@ cdef class ArrayCodec(Codec):
             if dims[ndims - 1] == 0:
                 break
             level = level[0]
-            if level is None or not _is_container(level):
+            if not self._is_subarray(level):
                 break
         p = buf.extend(12 + 8 * ndims)
         pack_int32(p, ndims)
@@ -166,7 +189,7 @@ cdef class ArrayCodec(Codec):
         if level < ndims - 1:
             for item in seq:
                 index[level] = i
-                if item is None or not _is_container(item):
+                if not self._is_subarray(item):
                     raise _RaggedArray(f"{_index_path(index, level + 1)} is {item!r}, "
                                        "where a sub-array was expected")
                 self._encode_level(buf, item, dims, ndims, level + 1, index, has_null)
@@ -178,7 +201,7 @@ cdef class ArrayCodec(Codec):
             if item is None:
                 buf.write_int32(-1)
                 has_null[0] = True
-            elif PyList_Check(item) or PyTuple_Check(item):
+            elif self._looks_nested(item):
                 raise _RaggedArray(f"{_index_path(index, level + 1)} is a sub-array, "
                                    "where a value was expected")
             else:
