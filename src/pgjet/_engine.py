@@ -49,7 +49,7 @@ class QueryEngine:
         self.cache = cache
         self.command_timeout = command_timeout
         self._cancel = cancel  # async callable: sends a CancelRequest
-        self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState]] = {}
+        self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState | None]] = {}
         self._portals_to_close: list[bytes] = []
         self._background: set[asyncio.Task[Any]] = set()
         # How long a cancelled or timed-out query may take to wind down.
@@ -61,29 +61,42 @@ class QueryEngine:
         self, query: str, record_class: Any, timeout: float | None
     ) -> StatementState:
         """A described statement for `query`: from the cache, or prepared now."""
-        if self.cache.cacheable(query):
+        if not self.cache.cacheable(query):
+            return await self.prepare(query, record_class, timeout, named=False)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        key = (query, record_class)
+        while True:
             state = self.cache.get(query, record_class)
             if state is not None:
                 return state
-            key = (query, record_class)
             pending = self._preparing.get(key)
-            if pending is not None:
-                # Another task is preparing the same text: share its answer.
-                return await asyncio.shield(pending)
-            fut: asyncio.Future[StatementState] = asyncio.get_running_loop().create_future()
-            self._preparing[key] = fut
-            try:
-                state = await self.prepare(query, record_class, timeout, named=True)
-            except BaseException as exc:
-                fut.set_exception(exc)
-                fut.exception()  # consumed: the waiters re-raise it themselves
-                raise
-            finally:
-                del self._preparing[key]
-            self.cache.put(query, state)
-            fut.set_result(state)
-            return state
-        return await self.prepare(query, record_class, timeout, named=False)
+            if pending is None:
+                break
+            # Another task is preparing the same text: share its answer, within
+            # our own deadline. None means that task gave up (its timeout or
+            # cancellation is not ours): then prepare it ourselves.
+            shared = asyncio.shield(pending)
+            remaining = _remaining(deadline, loop)
+            state = await (shared if remaining is None else asyncio.wait_for(shared, remaining))
+            if state is not None:
+                return state
+        fut: asyncio.Future[StatementState | None] = loop.create_future()
+        self._preparing[key] = fut
+        try:
+            state = await self.prepare(query, record_class, _remaining(deadline, loop), named=True)
+        except (asyncio.CancelledError, asyncio.TimeoutError):
+            fut.set_result(None)
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # consumed: the waiters re-raise it themselves
+            raise
+        finally:
+            del self._preparing[key]
+        self.cache.put(query, state)
+        fut.set_result(state)
+        return state
 
     async def prepare(
         self,
@@ -143,11 +156,15 @@ class QueryEngine:
         self.wire.send(op)
         return op
 
-    def start_bind(self, state: StatementState, args: Sequence[Any], *, portal: bytes) -> SyncOp:
-        """Bind a named portal (a cursor) without executing it yet."""
+    def start_bind(self, state: StatementState, args: Sequence[Any], *, portal: bytes) -> ExecuteOp:
+        """Bind a named portal (a cursor) without executing it yet.
+
+        The operation is an ExecuteOp that receives no rows: it checks the
+        portal's description when the statement was parsed again.
+        """
         self._write_bind(state, args, portal)
         self.core.out.sync()
-        op = SyncOp()
+        op = ExecuteOp(state, True)
         self.wire.send(op)
         return op
 
@@ -189,6 +206,14 @@ class QueryEngine:
             raise errors.InvalidQueryInputError(
                 f"invalid input for query argument ${exc.position}: {exc.error}"
             ) from exc.error
+        except BaseException:
+            out.rewind(mark)
+            raise
+        if not state.name:
+            # Parsing again may give other result types than the description
+            # our codecs come from (DDL committed in between): the portal's
+            # description lets ExecuteOp notice before decoding any row.
+            out.describe(ord("P"), portal)
 
     async def executemany(
         self,
@@ -252,6 +277,8 @@ class QueryEngine:
         if bad_input is not None:
             raise bad_input
         if op.error_fields is not None:
+            if self._is_stale(op.error_fields):
+                self.cache.discard(state.query)  # or every later call fails the same way
             raise self.error(op.error_fields, state.query)
         return op
 
@@ -337,6 +364,15 @@ class QueryEngine:
         except asyncio.CancelledError:
             self._abandon(op)
             raise
+        if isinstance(op, ExecuteOp):
+            if op.schema_changed:
+                self.cache.discard(op.state.query)
+                raise errors.OutdatedSchemaCacheError(
+                    "the result types of the statement changed between its preparation "
+                    "and its execution (a concurrent schema change); no row was decoded"
+                )
+            if op.decode_error is not None:
+                raise op.decode_error
 
     def _abandon(self, op: Operation) -> None:
         """The caller gave up on `op`: cancel it server-side when it runs.
@@ -350,6 +386,7 @@ class QueryEngine:
         fut: asyncio.Future[Any] = op.waiter
         if fut.done():
             return
+        fut.add_done_callback(_consume_outcome)  # its caller is gone
         loop = asyncio.get_running_loop()
         pending = self.core.pending_operations()
         if op not in pending:
@@ -357,17 +394,26 @@ class QueryEngine:
         index = pending.index(op)
 
         def cancel_now(_: object = None) -> None:
-            if not fut.done():
-                task = loop.create_task(self._cancel())
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+            if fut.done():
+                return
+            task = loop.create_task(self._cancel())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            # The grace period starts now, not while an earlier, innocent
+            # query still runs (it may rightly take longer than the grace).
+            watchdog = loop.call_later(self.cancel_grace, self._give_up, op)
+            fut.add_done_callback(lambda _: watchdog.cancel())
 
         if index == 0:
             cancel_now()
         else:
-            pending[index - 1].waiter.add_done_callback(cancel_now)
-        watchdog = loop.call_later(self.cancel_grace, self._give_up, op)
-        fut.add_done_callback(lambda _: watchdog.cancel())
+            ahead = pending[index - 1]
+            if ahead.waiter is None:
+                # Operations queued without a caller (closing evicted
+                # statements) get a future too, resolved like any other.
+                ahead.waiter = loop.create_future()
+                ahead.waiter.add_done_callback(_consume_outcome)
+            ahead.waiter.add_done_callback(cancel_now)
 
     def _give_up(self, op: Operation) -> None:
         if not op.waiter.done() and self.wire.transport is not None:
@@ -407,6 +453,11 @@ class QueryEngine:
             self._portals_to_close = []
             out.sync()
             self.core.push(SyncOp())
+
+
+def _consume_outcome(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # nobody else awaits it: don't warn "never retrieved"
 
 
 def _remaining(deadline: float | None, loop: asyncio.AbstractEventLoop) -> float | None:

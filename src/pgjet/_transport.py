@@ -36,6 +36,8 @@ class WireTransport(asyncio.BufferedProtocol):
         self.unexpected_plaintext = False
         self._paused_writing: asyncio.Future[None] | None = None
         self._exclusive = False
+        # Bytes of operations queued while the wire was held, in queue order.
+        self._held_back: list[bytes] = []
 
     # -- asyncio.BufferedProtocol --------------------------------------------
 
@@ -56,6 +58,13 @@ class WireTransport(asyncio.BufferedProtocol):
                 self._dispatch()
         except ProtocolViolation as exc:
             self._fatal(errors.ProtocolError(f"protocol violation from the server: {exc}"))
+        except Exception as exc:
+            # Whatever else went wrong while reading, the stream position is
+            # unknown: fail every operation and close, rather than letting the
+            # event loop log it and leave the callers waiting.
+            error = errors.ProtocolError(f"cannot process the server's message: {exc!r}")
+            error.__cause__ = exc
+            self._fatal(error)
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close; connection_lost does the rest
@@ -117,7 +126,9 @@ class WireTransport(asyncio.BufferedProtocol):
         if not self._exclusive:
             self.transport.write(data)  # type: ignore[union-attr]
         else:
-            raise AssertionError("send_with() while the wire is held")
+            # Held: keep `data` right behind what `send` left in core.out.
+            self._held_back.append(self.core.out.take())
+            self._held_back.append(data)
         return fut
 
     def begin_exclusive(self, op: Operation) -> asyncio.Future[Operation]:
@@ -138,6 +149,10 @@ class WireTransport(asyncio.BufferedProtocol):
 
     def end_exclusive(self) -> None:
         self._exclusive = False
+        held, self._held_back = self._held_back, []
+        if self.transport is not None and not self.closed:
+            for data in held:
+                self.transport.write(data)
         self.flush_output()
 
     async def drain(self) -> None:

@@ -66,6 +66,11 @@ class StatementCache:
         return state
 
     def put(self, query: str, state: StatementState) -> None:
+        replaced = self._entries.get(query)
+        if replaced is not None and replaced[0] is not state:
+            # Same text, another record class: the old statement would
+            # otherwise stay prepared on the server for the session's life.
+            self._retire(replaced[0])
         self._entries[query] = (state, time.monotonic())
         self._entries.move_to_end(query)
         while len(self._entries) > self.max_size:

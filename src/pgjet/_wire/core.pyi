@@ -77,4 +77,6 @@ class ExecuteOp(Operation):
     suspended: bool
     discard_rows: bool
     completed_commands: int
+    decode_error: BaseException | None
+    schema_changed: bool
     def __init__(self, state: StatementState, discard_rows: bool = ...) -> None: ...

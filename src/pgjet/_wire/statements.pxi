@@ -183,6 +183,14 @@ cdef class ExecuteOp(Operation):
     cdef public bint suspended      # PortalSuspended: a cursor has more rows
     cdef public bint discard_rows
     cdef public Py_ssize_t completed_commands
+    # The first value that failed to decode. The stream stays in step (the
+    # message was framed correctly), so the operation runs to its
+    # ReadyForQuery keeping no rows, and the caller raises this instead.
+    cdef public object decode_error
+    # A portal's RowDescription (sent for statements parsed again in the same
+    # write) did not match the statement's columns: the server's rows are not
+    # in the shape our codecs expect, so none of them is decoded.
+    cdef public bint schema_changed
 
     def __init__(self, StatementState state, bint discard_rows=False):
         Operation.__init__(self)
@@ -191,20 +199,31 @@ cdef class ExecuteOp(Operation):
         self.suspended = False
         self.discard_rows = discard_rows
         self.completed_commands = 0
+        self.decode_error = None
+        self.schema_changed = False
 
     cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
         cdef char t = msg.mtype
         if t == b'D':
             if not self.discard_rows:
-                self.rows.append(self._decode_row(msg))
+                row = self._decode_row(msg)
+                if row is not None:
+                    self.rows.append(row)
             return 0
         if t == b'C':
             self.status = msg.cstr()
             self.completed_commands += 1
             return 0
-        if t == b'2' or t == b'1' or t == b'3' or t == b'I' or t == b'n' or t == b't' or t == b'T':
-            # ParseComplete/ParameterDescription/RowDescription appear when the
-            # statement is parsed in the same exchange (unnamed statements).
+        if t == b'T':
+            self._check_description(msg)
+            return 0
+        if t == b'n':
+            if self.state.columns:
+                self._schema_changed()
+            return 0
+        if t == b'2' or t == b'1' or t == b'3' or t == b'I' or t == b't':
+            # ParseComplete appears when the statement is parsed in the same
+            # exchange (unnamed statements).
             return 0
         if t == b's':
             self.suspended = True
@@ -217,6 +236,36 @@ cdef class ExecuteOp(Operation):
             proto.transaction_status = chr(<unsigned char>msg.byte())
             return 1
         return self._unexpected(msg)
+
+    cdef int _check_description(self, MessageView msg) except -1:
+        """Compare a portal's RowDescription with the statement's columns."""
+        cdef int16_t n = msg.int16()
+        cdef int16_t i
+        cdef uint32_t typoid
+        cdef tuple expected = self.state.columns
+        cdef bint same
+        if n < 0:
+            raise ProtocolViolation("RowDescription with a negative column count")
+        same = n == len(expected)
+        for i in range(n):
+            msg.cstr()       # name
+            msg.int32()      # table oid
+            msg.int16()      # column number
+            typoid = <uint32_t>msg.int32()
+            msg.int16()      # type size
+            msg.int32()      # type modifier
+            msg.int16()      # format
+            if same and typoid != <uint32_t>(<tuple>expected[i])[1]:
+                same = False
+        msg.expect_end()
+        if not same:
+            self._schema_changed()
+        return 0
+
+    cdef void _schema_changed(self) noexcept:
+        self.schema_changed = True
+        self.discard_rows = True
+        self.rows = []
 
     cdef object _decode_row(self, MessageView msg):
         cdef StatementState st = self.state
@@ -236,7 +285,15 @@ cdef class ExecuteOp(Operation):
                 value = None
             else:
                 msg._need(size)
-                value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
+                try:
+                    value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
+                except Exception as exc:
+                    # A value the codec refuses (malformed, or not representable
+                    # in Python) fails this query, not the connection.
+                    self.decode_error = exc
+                    self.discard_rows = True
+                    self.rows = []
+                    return None
                 msg.pos += size
             record_set_item(record, i, value)
         msg.expect_end()
