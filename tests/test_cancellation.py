@@ -140,6 +140,27 @@ async def test_queued_timeout_spares_the_innocent_query_ahead(conn: Any, observe
     assert not conn.is_closed()
 
 
+async def test_a_late_cancel_never_hits_the_next_query(conn: Any) -> None:
+    # The timed-out query ends by itself before its CancelRequest lands (made
+    # slow here on purpose). A query sent meanwhile would be running when the
+    # signal arrives and be cancelled in its place: new requests must wait
+    # until the signal has landed.
+    real_cancel = conn._cancel
+
+    async def slow_cancel() -> None:
+        await asyncio.sleep(0.3)
+        await real_cancel()
+
+    conn._cancel = slow_cancel
+    conn._engine._cancel = slow_cancel
+    await conn.fetchval("SELECT pg_sleep(0)")  # prepared before timing anything
+    with pytest.raises(asyncio.TimeoutError):
+        await conn.fetchval("SELECT pg_sleep(0.1)", timeout=0.05)
+    # Sent at ~0.05 s; without the hold it starts at ~0.1 s and is still
+    # running when the cancel lands at ~0.35 s.
+    assert await conn.fetchval("SELECT pg_sleep(0.5)::text || 'done'") == "done"
+
+
 async def test_timeout_while_preparing(dsn: str, conn: Any, observer: Any) -> None:
     await conn.execute("DROP TABLE IF EXISTS cancel_locked; CREATE TABLE cancel_locked (x int)")
     other = await pgjet.connect(dsn)

@@ -659,11 +659,6 @@ async def test_executemany_bad_rows_are_refused_and_nothing_is_applied(
     assert await conn.fetchval("SELECT 7") == 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap (_engine.QueryEngine.executemany): an argument error names the "
-    "parameter ($1) but not which row of the sequence it is in, as asyncpg's does",
-)
 async def test_executemany_error_names_the_row(conn: Any, items: str) -> None:
     rows = [(1, "a"), (2, "b"), ("three", "c")]
     with pytest.raises(errors.DataError, match=r"#2|row 2|element 2|3rd"):

@@ -183,12 +183,22 @@ class QueryEngine:
         args: Sequence[Any],
         portal: bytes,
         out: WriteBuffer | None = None,
+        element: int | None = None,
     ) -> None:
+        """Bind `args`; `element` is the row's index within an executemany() sequence."""
+        where = "" if element is None else f" in element #{element} of executemany() sequence"
+        if element is not None and (
+            isinstance(args, (str, bytes)) or not isinstance(args, Sequence)
+        ):
+            raise errors.InvalidQueryInputError(
+                f"invalid input in executemany() argument sequence element #{element}: "
+                f"expected a sequence, got {type(args).__name__}"
+            )
         expected = len(state.param_oids)
         if len(args) != expected:
             raise errors.InterfaceError(
                 f"the server expects {expected} argument{'s' * (expected != 1)} for this "
-                f"query, {len(args)} {'was' if len(args) == 1 else 'were'} passed"
+                f"query, {len(args)} {'was' if len(args) == 1 else 'were'} passed{where}"
             )
         self._write_closures()
         if out is None:
@@ -204,7 +214,7 @@ class QueryEngine:
         except ArgumentError as exc:
             out.rewind(mark)  # nothing of this call may reach the server
             raise errors.InvalidQueryInputError(
-                f"invalid input for query argument ${exc.position}: {exc.error}"
+                f"invalid input for query argument ${exc.position}{where}: {exc.error}"
             ) from exc.error
         except BaseException:
             out.rewind(mark)
@@ -240,10 +250,10 @@ class QueryEngine:
         finished = False
         bad_input: BaseException | None = None
         try:
-            for row in args:
+            for element, row in enumerate(args):
                 try:
-                    self._write_bind(state, row, b"", buf)
-                except errors.InterfaceError as exc:
+                    self._write_bind(state, row, b"", buf, element)
+                except (errors.InterfaceError, errors.InvalidQueryInputError) as exc:
                     bad_input = exc
                     break
                 buf.execute(b"", 0)
@@ -393,12 +403,29 @@ class QueryEngine:
             return
         index = pending.index(op)
 
+        # New requests wait until the cancel signal has landed and `op` has
+        # ended: written earlier, one could start in the window and be
+        # cancelled instead (the server cancels whatever runs when the
+        # signal arrives; a signal reaching an idle backend is ignored).
+        self.wire.hold()
+        waiting_for = {"op", "cancel"}
+
+        def settled(what: str) -> None:
+            if what in waiting_for:
+                waiting_for.discard(what)
+                if not waiting_for:
+                    self.wire.release()
+
+        fut.add_done_callback(lambda _: settled("op"))
+
         def cancel_now(_: object = None) -> None:
             if fut.done():
+                settled("cancel")
                 return
             task = loop.create_task(self._cancel())
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+            task.add_done_callback(lambda _: settled("cancel"))
             # The grace period starts now, not while an earlier, innocent
             # query still runs (it may rightly take longer than the grace).
             watchdog = loop.call_later(self.cancel_grace, self._give_up, op)

@@ -36,6 +36,7 @@ class WireTransport(asyncio.BufferedProtocol):
         self.unexpected_plaintext = False
         self._paused_writing: asyncio.Future[None] | None = None
         self._exclusive = False
+        self._holds = 0
         # Bytes of operations queued while the wire was held, in queue order.
         self._held_back: list[bytes] = []
 
@@ -98,7 +99,7 @@ class WireTransport(asyncio.BufferedProtocol):
     def send(self, op: Operation) -> asyncio.Future[Operation]:
         """Write what was built into `core.out` and queue `op` to receive the answer.
 
-        While a long exchange holds the wire (see `begin_exclusive`), the bytes
+        While the wire is held (see `begin_exclusive` and `hold`), the bytes
         wait in `core.out`: queue order and wire order must stay the same.
         """
         if self.closed or self.transport is None:
@@ -106,24 +107,24 @@ class WireTransport(asyncio.BufferedProtocol):
         fut: asyncio.Future[Operation] = self.loop.create_future()
         op.waiter = fut
         self.core.push(op)
-        if not self._exclusive:
+        if self._writable():
             self.transport.write(self.core.out.take())
         return fut
 
     def flush_output(self) -> None:
         """Write output the caller built without an operation (e.g. Terminate)."""
-        if (
-            self.transport is not None
-            and not self.closed
-            and not self._exclusive
-            and len(self.core.out)
-        ):
+        if self.transport is None or self.closed or not self._writable():
+            return
+        held, self._held_back = self._held_back, []
+        for data in held:
+            self.transport.write(data)
+        if len(self.core.out):
             self.transport.write(self.core.out.take())
 
     def send_with(self, op: Operation, data: bytes) -> asyncio.Future[Operation]:
         """`send`, followed by `data` built in a buffer of the caller's own."""
         fut = self.send(op)
-        if not self._exclusive:
+        if self._writable():
             self.transport.write(data)  # type: ignore[union-attr]
         else:
             # Held: keep `data` right behind what `send` left in core.out.
@@ -140,20 +141,37 @@ class WireTransport(asyncio.BufferedProtocol):
         if self._exclusive:
             raise AssertionError("the wire is already held")
         fut = self.send(op)
+        if self._holds:
+            self._held_back.append(self.core.out.take())
         self._exclusive = True
         return fut
 
     def write_exclusive(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is None or self.closed:
+            return
+        if self._holds:
+            self._held_back.append(data)
+        else:
             self.transport.write(data)
 
     def end_exclusive(self) -> None:
         self._exclusive = False
-        held, self._held_back = self._held_back, []
-        if self.transport is not None and not self.closed:
-            for data in held:
-                self.transport.write(data)
         self.flush_output()
+
+    def hold(self) -> None:
+        """Keep new requests off the wire (they still queue) until `release`.
+
+        Used while a CancelRequest is in flight: a query written now could
+        start before the cancel signal lands and be cancelled in its place.
+        """
+        self._holds += 1
+
+    def release(self) -> None:
+        self._holds -= 1
+        self.flush_output()
+
+    def _writable(self) -> bool:
+        return not self._exclusive and not self._holds
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark."""
