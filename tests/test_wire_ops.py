@@ -377,7 +377,7 @@ MALFORMED = [
     ("execute", msg(b"D", struct.pack("!h", -1)), "columns"),
     ("execute", msg(b"T", struct.pack("!h", -3)), "negative"),
     ("execute", msg(b"T", struct.pack("!h", 1) + cstr("a")), "truncated"),
-    ("execute", msg(b"G", b"\0\0\0"), "unexpected"),
+    ("execute", msg(b"G", b"\0\0\0"), None),  # COPY FROM STDIN: refused with CopyFail
     ("execute", msg(b"R", int4(0)), "unexpected"),
     ("execute", msg(b"C", b"no terminator"), "unterminated"),
     ("execute", msg(b"E", b"Sno terminator"), "unterminated"),
@@ -417,6 +417,26 @@ def test_malformed_messages_raise_protocol_violation(
         return
     with pytest.raises(ProtocolViolation, match=words):
         p.feed(stream)
+
+
+def test_copy_in_response_alone_is_refused_with_copy_fail_and_sync() -> None:
+    p = WireProtocol()
+    op = ExecuteOp(described())
+    p.push(op)
+    p.feed(msg(b"G", b"\0\0\0"))
+    sent = p.out.take()
+    assert sent.startswith(b"f") and sent.endswith(msg(b"S"))
+    assert op.error_fields is not None and op.error_fields["C"] == "0A000"
+
+
+def test_copy_in_response_with_requests_pipelined_behind_is_fatal() -> None:
+    # The server would swallow the next request's messages as the end of the
+    # COPY: the connection must be closed rather than mis-associate results.
+    p = WireProtocol()
+    p.push(ExecuteOp(described()))
+    p.push(ExecuteOp(described()))
+    with pytest.raises(ProtocolViolation, match="pipelined"):
+        p.feed(msg(b"G", b"\0\0\0"))
 
 
 # -- fuzzing ---------------------------------------------------------------------------------

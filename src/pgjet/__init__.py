@@ -9,6 +9,7 @@ from pgjet.connection import Connection, ConnectionSettings, ServerVersion
 from pgjet.cursor import Cursor, CursorFactory
 from pgjet.errors import *  # noqa: F403  (asyncpg exposes its exceptions at top level)
 from pgjet.errors import __all__ as _error_names
+from pgjet.listen import Gap, Listener, Notification
 from pgjet.pool import Pool, create_pool
 from pgjet.prepared import Attribute, PreparedStatement, Type
 from pgjet.record import Record
@@ -36,8 +37,11 @@ __all__ = [
     "ConnectionSettings",
     "Cursor",
     "CursorFactory",
+    "Gap",
     "Line",
     "LineSegment",
+    "Listener",
+    "Notification",
     "Path",
     "Point",
     "Polygon",

@@ -259,6 +259,9 @@ class QueryEngine:
                 buf.execute(b"", 0)
                 if len(buf) >= _EXECUTEMANY_BATCH_BYTES:
                     if not held:
+                        # Another executemany or COPY may be streaming: its
+                        # messages must end before ours begin.
+                        await self.wire.wait_exclusive_free()
                         self.wire.begin_exclusive(op)
                         held = True
                     self.wire.write_exclusive(buf.take())

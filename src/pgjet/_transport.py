@@ -36,6 +36,7 @@ class WireTransport(asyncio.BufferedProtocol):
         self.unexpected_plaintext = False
         self._paused_writing: asyncio.Future[None] | None = None
         self._exclusive = False
+        self._exclusive_waiters: list[asyncio.Future[None]] = []
         self._holds = 0
         # Bytes of operations queued while the wire was held, in queue order.
         self._held_back: list[bytes] = []
@@ -81,6 +82,7 @@ class WireTransport(asyncio.BufferedProtocol):
                 )
             )
         self._fail_pending(self._lost_error())
+        self._wake_exclusive_waiters()
         if self._paused_writing is not None and not self._paused_writing.done():
             self._paused_writing.set_result(None)
         if self.on_lost is not None:
@@ -156,7 +158,28 @@ class WireTransport(asyncio.BufferedProtocol):
 
     def end_exclusive(self) -> None:
         self._exclusive = False
+        self._wake_exclusive_waiters()
         self.flush_output()
+
+    async def wait_exclusive_free(self) -> None:
+        """Wait until no other exchange (executemany, COPY) holds the wire.
+
+        Call `begin_exclusive` right after, without awaiting anything between.
+        """
+        while self._exclusive:
+            if self.closed:
+                raise self._lost_error()
+            fut: asyncio.Future[None] = self.loop.create_future()
+            self._exclusive_waiters.append(fut)
+            await fut
+        if self.closed:
+            raise self._lost_error()
+
+    def _wake_exclusive_waiters(self) -> None:
+        waiters, self._exclusive_waiters = self._exclusive_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     def hold(self) -> None:
         """Keep new requests off the wire (they still queue) until `release`.

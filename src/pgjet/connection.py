@@ -22,15 +22,17 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from pgjet import errors
+from pgjet import _copy_api, errors
 from pgjet._engine import QueryEngine
 from pgjet._transport import WireTransport
 from pgjet._wire.core import WireProtocol
 from pgjet.cancel import send_cancel_request
+from pgjet.copy import CopyIn, CopyOut
 from pgjet.cursor import CursorFactory
+from pgjet.listen import ListenerCallback, Notification, NotificationHub
 from pgjet.prepared import PreparedStatement
 from pgjet.record import Record, record_class_error
 from pgjet.statements import StatementCache
@@ -136,6 +138,7 @@ class Connection:
         self._query_loggers: list[QueryLogger] = []
         self._listener_tasks: set[asyncio.Task[Any]] = set()
         self._top_transaction: Transaction | None = None
+        self._notifications = NotificationHub(self)
         self._closed = False
         self._server_version = parse_server_version(
             self._core.parameters.get("server_version", "0")
@@ -309,6 +312,132 @@ class Connection:
         """
         return Transaction(self, isolation, readonly, deferrable)
 
+    # -- COPY (pgjet.copy; asyncpg's methods in pgjet._copy_api) ------------------------
+
+    def copy_in(
+        self, sql: str, *, types: Sequence[str | int] | None = None, timeout: float | None = None
+    ) -> CopyIn:
+        """``async with conn.copy_in("COPY t (a, b) FROM STDIN") as copy: await copy.write_row(r)``.
+
+        Binary COPY unless the statement names a format; column types are read
+        from the table (or given as ``types``: type names or OIDs).
+        """
+        return CopyIn(self, sql, rows=True, types=types, timeout=timeout)
+
+    def copy_in_raw(self, sql: str, *, timeout: float | None = None) -> CopyIn:
+        """As :meth:`copy_in`, writing raw data in the statement's format: ``copy.write(b)``."""
+        return CopyIn(self, sql, rows=False, timeout=timeout)
+
+    def copy_out(
+        self, sql: str, *, types: Sequence[str | int] | None = None, timeout: float | None = None
+    ) -> CopyOut:
+        """``async for row in conn.copy_out("COPY (...) TO STDOUT")``: decoded rows (tuples)."""
+        return CopyOut(self, sql, rows=True, types=types, timeout=timeout)
+
+    def copy_out_raw(self, sql: str, *, timeout: float | None = None) -> CopyOut:
+        """``async for chunk in conn.copy_out_raw(sql)``: the COPY data as bytes chunks."""
+        return CopyOut(self, sql, rows=False, timeout=timeout)
+
+    async def copy_records_to_table(
+        self,
+        table_name: str,
+        *,
+        records: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
+        columns: Sequence[str] | None = None,
+        schema_name: str | None = None,
+        timeout: float | None = None,
+        where: str | None = None,
+    ) -> str:
+        """Copy rows (an iterable or async iterable) into a table with binary COPY."""
+        self._check_open()
+        return await _copy_api.copy_records_to_table(
+            self,
+            table_name,
+            records=records,
+            columns=columns,
+            schema_name=schema_name,
+            timeout=timeout,
+            where=where,
+        )
+
+    async def copy_to_table(
+        self,
+        table_name: str,
+        *,
+        source: Any,
+        columns: Sequence[str] | None = None,
+        schema_name: str | None = None,
+        timeout: float | None = None,
+        where: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Copy data (bytes, a path, a file object, an (async) iterable of bytes) into a table.
+
+        ``options`` are asyncpg's: format, oids, freeze, delimiter, null, header,
+        quote, escape, force_quote, force_not_null, force_null, encoding.
+        """
+        self._check_open()
+        return await _copy_api.copy_to_table(
+            self,
+            table_name,
+            source=source,
+            columns=columns,
+            schema_name=schema_name,
+            timeout=timeout,
+            where=where,
+            **options,
+        )
+
+    async def copy_from_table(
+        self,
+        table_name: str,
+        *,
+        output: Any,
+        columns: Sequence[str] | None = None,
+        schema_name: str | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> str:
+        """Copy a table to ``output``: a path, a file object, or an (async) callable."""
+        self._check_open()
+        return await _copy_api.copy_from_table(
+            self,
+            table_name,
+            output=output,
+            columns=columns,
+            schema_name=schema_name,
+            timeout=timeout,
+            **options,
+        )
+
+    async def copy_from_query(
+        self, query: str, *args: Any, output: Any, timeout: float | None = None, **options: Any
+    ) -> str:
+        """Copy a query's result to ``output`` (arguments are inlined as typed literals)."""
+        self._check_open()
+        return await _copy_api.copy_from_query(
+            self, query, args, output=output, timeout=timeout, **options
+        )
+
+    # -- LISTEN / NOTIFY (pgjet.listen) --------------------------------------------------
+
+    async def add_listener(self, channel: str, callback: ListenerCallback) -> None:
+        """Call ``callback(connection, pid, channel, payload)`` for every NOTIFY on `channel`."""
+        self._check_open()
+        await self._notifications.add_listener(channel, callback)
+
+    async def remove_listener(self, channel: str, callback: ListenerCallback) -> None:
+        await self._notifications.remove_listener(channel, callback)
+
+    def notifies(
+        self, *, timeout: float | None = None, stop_after: int | None = None
+    ) -> AsyncIterator[Notification]:
+        """``async for n in conn.notifies()``: notifications of the channels LISTENed to.
+
+        None is lost between iterations (bounded backlog: see pgjet.listen).
+        """
+        return self._notifications.notifies(timeout=timeout, stop_after=stop_after)
+
     # -- state -------------------------------------------------------------------------
 
     def get_server_pid(self) -> int:
@@ -413,6 +542,8 @@ class Connection:
             message = errors.notice_from_fields(event[1])
             for listener in list(self._log_listeners):
                 _call_soon(self, listener, message)
+        elif kind == "notification":
+            self._notifications.dispatch(event[1], event[2], event[3])
         elif kind == "error" and self._wire.lost_reason is None:
             # A FATAL error while idle (e.g. pg_terminate_backend): the server
             # closes next. Not a log message (asyncpg does not pass it on
@@ -421,6 +552,7 @@ class Connection:
 
     def _on_lost(self, exc: BaseException | None) -> None:
         self._closed = True
+        self._notifications.connection_lost(exc)
         for listener in list(self._termination_listeners):
             _call_soon(self, listener)
 

@@ -17,3 +17,4 @@ import_record_api()
 include "reader.pxi"
 include "protocol.pxi"
 include "statements.pxi"
+include "copy.pxi"

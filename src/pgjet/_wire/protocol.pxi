@@ -36,6 +36,34 @@ cdef class Operation:
             f"{type(self).__name__}")
 
 
+cdef int refuse_copy_in(WireProtocol proto, Operation op, bint extended) except -1:
+    """COPY FROM STDIN reached through execute()/fetch(): abort it server-side.
+
+    The server now waits for COPY data and takes anything else it reads as
+    the end of the COPY. If other requests are pipelined behind this one,
+    their messages are already on their way and would be swallowed that way:
+    then the only safe answer is to close the connection. Alone, the COPY is
+    failed with CopyFail (and a Sync after it in the extended protocol, whose
+    earlier Sync the server ignored while copying).
+    """
+    if len(proto._pending) > 1:
+        raise ProtocolViolation(
+            "COPY FROM STDIN was run through execute()/fetch() while other queries were "
+            "pipelined behind it; the connection was closed to keep their results correct "
+            "(use copy_in() or copy_to_table())")
+    proto.out.copy_fail("COPY FROM STDIN is not supported by this call; use the copy API")
+    if extended:
+        proto.out.sync()
+    proto.wants_flush = True
+    if op.error_fields is None:
+        op.error_fields = {
+            "S": "ERROR", "C": "0A000",
+            "M": "COPY FROM STDIN is not supported by execute()/fetch(); "
+                 "use copy_in() or copy_to_table()",
+        }
+    return 0
+
+
 cdef class StartupOp(Operation):
     """Startup and authentication, one step at a time.
 
@@ -124,18 +152,10 @@ cdef class QueryOp(Operation):
         if t == b'Z':
             proto.transaction_status = chr(<unsigned char>msg.byte())
             return 1
-        if t == b'G' or t == b'H' or t == b'W' or t == b'd' or t == b'c':
-            # COPY through a plain query: refuse it cleanly; the COPY API
-            # is its own operation.
-            if t == b'G':
-                proto.out.copy_fail("COPY FROM STDIN is not supported by this call")
-                proto.wants_flush = True
-            if self.error_fields is None and t != b'd' and t != b'c':
-                self.error_fields = {
-                    "S": "ERROR", "C": "0A000",
-                    "M": "COPY is not supported by execute()/fetch(); use the copy API",
-                }
-            return 0
+        if t == b'G':
+            return refuse_copy_in(proto, self, False)
+        if t == b'H' or t == b'd' or t == b'c':
+            return 0   # COPY TO STDOUT through a plain query: the data is dropped
         return self._unexpected(msg)
 
     cdef int _describe(self, MessageView msg) except -1:
@@ -299,4 +319,5 @@ cdef class WireProtocol:
             if op.on_message(self, msg):
                 self._pending.popleft()
                 self.completed.append(op)
-        return bool(self.completed) or bool(self.events)
+        # wants_flush: the core queued output of its own (e.g. a CopyFail).
+        return bool(self.completed) or bool(self.events) or self.wants_flush

@@ -228,6 +228,10 @@ cdef class ExecuteOp(Operation):
         if t == b's':
             self.suspended = True
             return 0
+        if t == b'G':
+            return refuse_copy_in(proto, self, True)
+        if t == b'H' or t == b'd' or t == b'c':
+            return 0   # COPY TO STDOUT through fetch(): no rows, the data is dropped
         if t == b'E':
             if self.error_fields is None:
                 self.error_fields = msg.fields()

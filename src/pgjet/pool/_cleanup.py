@@ -94,7 +94,12 @@ def _forget_transaction(con: Connection) -> None:
 
 
 def forget_client_listeners(con: Connection) -> None:
-    """Log listeners, termination listeners and query loggers belong to the lease."""
+    """Log listeners, termination listeners, query loggers and buffered
+    notifications belong to the lease."""
+    hub = getattr(con, "_notifications", None)
+    if hub is not None:
+        # Notifications buffered for notifies() must not reach the next lease.
+        hub.reset()
     for attr in ("_log_listeners", "_termination_listeners", "_query_loggers"):
         listeners = getattr(con, attr, None)
         if listeners:
