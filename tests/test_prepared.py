@@ -107,11 +107,6 @@ async def test_statement_without_result_or_parameters(conn: Any, aconn: Any) -> 
         assert await stmt.fetchval() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: PreparedStatement types of non-builtin types are not introspected yet "
-    "(asyncpg reads name/kind/schema from the catalog)",
-)
 async def test_parameters_of_user_types_match_asyncpg(conn: Any, aconn: Any) -> None:
     await conn.execute("CREATE TYPE pj_mood AS ENUM ('sad', 'ok')")
     try:

@@ -363,8 +363,9 @@ async def test_drop_and_recreate_a_type_the_statement_uses(conn: Any) -> None:
         # Never a value decoded with the old type's idea of it: a composite now.
         value = await conn.fetchval("SELECT m FROM cache_enum_t")
         assert value in ("(1,x)", (1, "x")), value
-        value = await conn.fetchval("SELECT $1::cache_mood", "(2,y)")
-        assert value in ("(2,y)", (2, "y")), value
+        # Composites are read from the catalog: the argument is a tuple now.
+        value = await conn.fetchval("SELECT $1::cache_mood", (2, "y"))
+        assert value == (2, "y"), value
     finally:
         await conn.execute("DROP TABLE IF EXISTS cache_enum_t; DROP TYPE IF EXISTS cache_mood")
 

@@ -8,12 +8,15 @@ reaches the operation that asked for it, by construction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pgjet import errors
 from pgjet._transport import WireTransport
 from pgjet._wire.buffer import WriteBuffer
+from pgjet._wire.codecs import OutdatedTypeError
 from pgjet._wire.core import (
     ArgumentError,
     ExecuteOp,
@@ -24,10 +27,17 @@ from pgjet._wire.core import (
     SyncOp,
     WireProtocol,
 )
+from pgjet.introspection import ConnectionTypes
 from pgjet.statements import StatementCache
 
 # SQLSTATE / routine pairs meaning "this prepared statement is stale".
 _STALE_PLAN_ROUTINE = "RevalidateCachedQuery"
+
+# Statements that read only (a data-modifying WITH does not start like this):
+# running one again after a decoding failure cannot repeat a change.
+_READ_ONLY_QUERY = re.compile(
+    r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(?:select|values|table)\b", re.I | re.S
+)
 
 # executemany writes this much before handing it to the transport.
 _EXECUTEMANY_BATCH_BYTES = 256 * 1024
@@ -54,6 +64,8 @@ class QueryEngine:
         self._background: set[asyncio.Task[Any]] = set()
         # How long a cancelled or timed-out query may take to wind down.
         self.cancel_grace = 10.0
+        # Codecs of non-builtin types and the user's overrides (None: builtins only).
+        self.types: ConnectionTypes | None = None
 
     # -- statements ----------------------------------------------------------------
 
@@ -120,7 +132,13 @@ class QueryEngine:
         out.describe(ord("S"), name_bytes)
         out.sync()
         op = PrepareOp(state)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         await self.run(op, timeout)
+        if self.types is not None:
+            # Types the compiled codecs don't know: read from the catalog (one
+            # query for all of them), before the statement's first Bind.
+            await self.types.resolve(self, state, _remaining(deadline, loop))
         return state
 
     def close_portal(self, portal: bytes) -> None:
@@ -317,8 +335,31 @@ class QueryEngine:
             state = await self.statement(query, record_class, _remaining(deadline, loop))
             if state.closed:
                 continue  # evicted while we waited: prepare again
-            op = self.start_execute(state, args, limit=limit, discard_rows=discard_rows)
-            await self.wait(op, _remaining(deadline, loop))
+            try:
+                op = self.start_execute(state, args, limit=limit, discard_rows=discard_rows)
+            except errors.InvalidQueryInputError:
+                # A cached statement's custom parameter types may be stale (a
+                # type dropped and created again, a composite that gained an
+                # attribute): nothing was sent, so read them again and retry once.
+                if attempt == 1 and self.types is not None and self.types.custom_params(state):
+                    self.cache.discard(query)
+                    self.types.outdated()
+                    continue
+                raise
+            try:
+                await self.wait(op, _remaining(deadline, loop))
+            except errors.OutdatedSchemaCacheError as exc:
+                # A composite's layout changed under its codec (the catalog is
+                # dropped already): a read-only statement outside a transaction
+                # is safe to run again with codecs read afresh.
+                if (
+                    attempt == 1
+                    and isinstance(exc.__cause__, OutdatedTypeError)
+                    and self.core.transaction_status == "I"
+                    and _READ_ONLY_QUERY.match(query) is not None
+                ):
+                    continue
+                raise
             fields = op.error_fields
             if fields is None:
                 return op
@@ -385,7 +426,26 @@ class QueryEngine:
                     "and its execution (a concurrent schema change); no row was decoded"
                 )
             if op.decode_error is not None:
+                if isinstance(op.decode_error, OutdatedTypeError):
+                    await self._outdated_type(op, op.decode_error)
                 raise op.decode_error
+
+    async def _outdated_type(self, op: ExecuteOp, exc: OutdatedTypeError) -> None:
+        """Never decode with a stale layout again: drop the types read and the statement.
+
+        The statement's codecs are rebuilt in place (a PreparedStatement keeps
+        working); the caller gets OutdatedSchemaCacheError, as from asyncpg.
+        """
+        state = op.state
+        self.cache.discard(state.query)
+        if self.types is not None:
+            self.types.outdated()
+            with contextlib.suppress(Exception):
+                await self.types.resolve(self, state, self.cancel_grace)
+        raise errors.OutdatedSchemaCacheError(
+            f"{exc}; the type information was read again, run the query again",
+            data_type=exc.type_name,
+        ) from exc
 
     def _abandon(self, op: Operation) -> None:
         """The caller gave up on `op`: cancel it server-side when it runs.

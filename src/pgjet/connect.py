@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import ssl as ssl_module
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pgjet import dsn as dsn_module
@@ -53,6 +53,8 @@ async def connect(
     channel_binding: str | None = None,
     connect_timeout: float | None = None,
     max_message_size: int = 1 << 30,
+    json_loads: Callable[[str], Any] | None = None,
+    json_dumps: Callable[[Any], str | bytes] | None = None,
 ) -> Connection:
     """Open a connection, as ``asyncpg.connect`` does.
 
@@ -61,6 +63,8 @@ async def connect(
     DSN, and one :class:`~pgjet.errors.ConnectionAttemptsFailedError` listing
     every failed attempt when several hosts were tried. ``timeout`` bounds the
     whole call; ``connect_timeout`` (or the DSN's) bounds each attempt.
+    ``json_loads``/``json_dumps`` decode and encode json and jsonb values
+    (e.g. ``orjson.loads``/``orjson.dumps``); by default they are str.
     """
     if loop is not None and loop is not asyncio.get_running_loop():
         raise errors.InterfaceError("connect(loop=...) must be the running event loop")
@@ -110,6 +114,8 @@ async def connect(
         max_cacheable_statement_size=max_cacheable_statement_size,
         record_class=record_class,
         params=params,
+        json_loads=json_loads,
+        json_dumps=json_dumps,
     )
 
 

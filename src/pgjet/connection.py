@@ -32,6 +32,7 @@ from pgjet._wire.core import WireProtocol
 from pgjet.cancel import send_cancel_request
 from pgjet.copy import CopyIn, CopyOut
 from pgjet.cursor import CursorFactory
+from pgjet.introspection import ConnectionTypes, SharedTypeCatalogs
 from pgjet.listen import ListenerCallback, Notification, NotificationHub
 from pgjet.prepared import PreparedStatement
 from pgjet.record import Record, record_class_error
@@ -119,6 +120,8 @@ class Connection:
         max_cacheable_statement_size: int = 15 * 1024,
         record_class: type[Record] = Record,
         params: Any = None,
+        json_loads: Callable[[str], Any] | None = None,
+        json_dumps: Callable[[Any], str | bytes] | None = None,
     ) -> None:
         self._wire = transport
         self._core: WireProtocol = transport.core
@@ -143,6 +146,10 @@ class Connection:
         self._server_version = parse_server_version(
             self._core.parameters.get("server_version", "0")
         )
+        self._types = ConnectionTypes()
+        self._types.multiranges = self._server_version.major >= 14
+        self._types.set_json_codecs(json_loads, json_dumps)
+        self._engine.types = self._types
         transport.on_event = self._on_event
         transport.on_lost = self._on_lost
 
@@ -437,6 +444,54 @@ class Connection:
         None is lost between iterations (bounded backlog: see pgjet.listen).
         """
         return self._notifications.notifies(timeout=timeout, stop_after=stop_after)
+
+    # -- type codecs (pgjet.introspection) ------------------------------------------------
+
+    async def set_type_codec(
+        self,
+        typename: str,
+        *,
+        schema: str = "public",
+        encoder: Callable[[Any], Any],
+        decoder: Callable[[Any], Any],
+        format: str = "text",
+    ) -> None:
+        """Exchange `typename` through ``encoder``/``decoder`` (asyncpg's semantics).
+
+        ``format`` is the exchange datum: ``'text'`` (str), ``'binary'`` (bytes)
+        or ``'tuple'`` (date/time types and composites). Per connection.
+        """
+        self._check_open()
+        await self._types.set_type_codec(self._engine, typename, schema, encoder, decoder, format)
+        self._stmt_cache.clear()  # their codecs changed
+
+    async def reset_type_codec(self, typename: str, *, schema: str = "public") -> None:
+        """Back to pgjet's own codec for `typename`."""
+        self._check_open()
+        await self._types.reset_type_codec(self._engine, typename, schema)
+        self._stmt_cache.clear()
+
+    async def set_builtin_type_codec(
+        self,
+        typename: str,
+        *,
+        schema: str = "public",
+        codec_name: str,
+        format: str | None = None,
+    ) -> None:
+        """Exchange `typename` with a builtin codec (``"int4"``, ``"pg_contrib.hstore"``...)."""
+        self._check_open()
+        await self._types.set_builtin_type_codec(self._engine, typename, schema, codec_name, format)
+        self._stmt_cache.clear()
+
+    async def reload_schema_state(self) -> None:
+        """Forget the types read from the catalog and the cached statements."""
+        self._types.reload()
+        self._stmt_cache.clear()
+
+    def _share_type_catalog(self, shared: SharedTypeCatalogs) -> None:
+        """Read types once for all connections of a pool to the same server."""
+        self._types.use_catalog(shared.for_server((self._addr, self._database)))
 
     # -- state -------------------------------------------------------------------------
 

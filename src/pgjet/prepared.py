@@ -43,11 +43,14 @@ _BUILTINS: dict[int, tuple[str, str]] = {
 }
 
 
-def _type(oid: int) -> Type:
+def _type(conn: Connection, oid: int) -> Type:
     builtin = _BUILTINS.get(oid)
     if builtin is None:
-        # Not a builtin: the type system work introspects these from the catalog.
-        return Type(oid, "", "scalar", "")
+        # Read from the catalog when the statement was prepared.
+        described = conn._types.describe(oid)
+        if described is None:
+            return Type(oid, "", "scalar", "")
+        return Type(oid, *described)
     name, kind = builtin
     return Type(oid, name, kind, "pg_catalog")
 
@@ -73,10 +76,10 @@ class PreparedStatement:
         return self._last_status
 
     def get_parameters(self) -> tuple[Type, ...]:
-        return tuple(_type(oid) for oid in self._state.param_oids)
+        return tuple(_type(self._conn, oid) for oid in self._state.param_oids)
 
     def get_attributes(self) -> tuple[Attribute, ...]:
-        return tuple(Attribute(name, _type(oid)) for name, oid in self._state.columns)
+        return tuple(Attribute(name, _type(self._conn, oid)) for name, oid in self._state.columns)
 
     async def fetch(self, *args: Any, timeout: float | None = None) -> list[Any]:
         op = await self._run(args, timeout, 0)

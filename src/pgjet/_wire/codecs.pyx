@@ -510,6 +510,7 @@ include "codecs_bits.pxi"
 include "codecs_range.pxi"
 include "codecs_misc.pxi"
 include "codecs_textarray.pxi"
+include "codecs_custom.pxi"
 
 
 # -- the registry ---------------------------------------------------------------------
@@ -517,7 +518,7 @@ include "codecs_textarray.pxi"
 # Element codecs whose Python values are sequences themselves (see ArrayCodec).
 cdef tuple _SEQUENCE_VALUED = (
     PointCodec, LineCodec, TwoPointCodec, PathCodec, PolygonCodec, CircleCodec, TidCodec,
-    SnapshotCodec, RangeCodec, MultirangeCodec, VectorCodec, RecordCodec,
+    SnapshotCodec, RangeCodec, MultirangeCodec, VectorCodec, RecordCodec, CompositeCodec,
 )
 cdef tuple _LIST_VALUED = (PathCodec, PolygonCodec, MultirangeCodec, VectorCodec)
 

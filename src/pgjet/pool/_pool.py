@@ -32,6 +32,7 @@ from typing import Any
 from pgjet import errors
 from pgjet.connect import connect as pgjet_connect
 from pgjet.connection import Connection
+from pgjet.introspection import SharedTypeCatalogs
 from pgjet.pool._backoff import Backoff
 from pgjet.pool._cleanup import clean_session, close_quietly, forget_client_listeners
 from pgjet.pool._config import check_config
@@ -143,6 +144,7 @@ class Pool(PoolShortcuts):
         self._user_loop = loop
         self._connection_class = connection_class
         self._record_class = record_class
+        self._type_catalogs = SharedTypeCatalogs()
         self._acquire_timeout = acquire_timeout
         self._max_waiting = max_waiting
         self._health_check_after = health_check_after
@@ -572,6 +574,7 @@ class Pool(PoolShortcuts):
                 raise errors.InterfaceError(
                     f"the pool's connect() returned {con!r}, not a {self._connection_class!r}"
                 )
+            con._share_type_catalog(self._type_catalogs)  # read types once per pool
             if self._init is not None:
                 await self._init(con)
         except BaseException:
