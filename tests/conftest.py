@@ -8,7 +8,7 @@ silently there. Locally, such tests skip with their reason.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import pytest
@@ -82,3 +82,30 @@ def cluster(server_kind: str) -> Generator[Any, None, None]:
 @pytest.fixture
 def dsn(cluster: Any) -> str:
     return str(cluster.dsn())
+
+
+# -- connections -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def conn(dsn: str) -> AsyncIterator[Any]:
+    """A pgjet connection to this session's cluster (both server versions)."""
+    import pgjet
+
+    c = await pgjet.connect(dsn)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+@pytest.fixture
+async def aconn(dsn: str) -> AsyncIterator[Any]:
+    """An asyncpg connection to the same cluster: the reference in differential tests."""
+    import asyncpg
+
+    c = await asyncpg.connect(dsn)
+    try:
+        yield c
+    finally:
+        await c.close()

@@ -23,15 +23,6 @@ from pgjet.copy import CopyRowError
 
 
 @pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
 async def table(conn: pgjet.Connection) -> AsyncIterator[str]:
     name = f"copy_t_{id(conn)}"
     await conn.execute(f"CREATE TABLE {name} (a int4 UNIQUE, b text, c float8)")

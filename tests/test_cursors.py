@@ -7,7 +7,7 @@ fetching is observed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -15,24 +15,6 @@ import pytest
 
 import pgjet
 from pgjet import errors
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
-async def aconn(dsn: str) -> AsyncIterator[Any]:
-    c = await asyncpg.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def open_portals(conn: Any) -> list[str]:

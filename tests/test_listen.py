@@ -15,15 +15,6 @@ from pgjet.listen import Gap, Listener, Notification
 
 
 @pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
 async def other(dsn: str) -> AsyncIterator[pgjet.Connection]:
     c = await pgjet.connect(dsn)
     try:

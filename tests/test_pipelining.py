@@ -23,15 +23,6 @@ ONE_WAY_DELAY = 0.05
 RTT = 2 * ONE_WAY_DELAY
 
 
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
 class DelayProxy:
     """Forwards TCP both ways, delivering every chunk `delay` seconds after it arrived.
 

@@ -14,6 +14,7 @@ import pytest
 
 import pgjet
 from pgjet.pool import PoolForkedError
+from pgjet.testing.proxy import FaultProxy
 
 
 @contextlib.asynccontextmanager
@@ -150,17 +151,24 @@ async def test_random_cancellations_leak_nothing(dsn: str) -> None:
         assert await pool.fetchval("SELECT 1") == 1
 
 
-async def test_cancelled_during_the_health_check_leaks_nothing(dsn: str) -> None:
-    async with _pool(dsn, min_size=1, max_size=1, health_check_after=0.01) as pool:
-        await asyncio.sleep(0.05)
-        task = asyncio.ensure_future(_acquire(pool))
-        await asyncio.sleep(0)  # the task starts and sends the health check
-        await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert await pool.fetchval("SELECT 1", timeout=5) == 1  # replaced if it was lost
-        _accounted(pool)
+async def test_cancelled_during_the_health_check_leaks_nothing(cluster: Any) -> None:
+    # 50 ms each way through the proxy: the health check's round trip takes
+    # 100 ms, so a cancel 20 ms into the acquire always lands mid-check.
+    async with FaultProxy(cluster.host, cluster.port) as proxy:
+        dsn = cluster.dsn(host=proxy.host, port=proxy.port)
+        async with _pool(dsn, min_size=1, max_size=1, health_check_after=0.01) as pool:
+            await asyncio.sleep(0.05)
+            proxy.latency = 0.05
+            checks_before = pool.get_stats()["health_checks"]
+            task = asyncio.ensure_future(_acquire(pool))
+            await asyncio.sleep(0.02)
+            assert pool.get_stats()["health_checks"] == checks_before + 1  # it is mid-check
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            proxy.latency = 0.0
+            assert await pool.fetchval("SELECT 1", timeout=5) == 1  # replaced if it was lost
+            _accounted(pool)
 
 
 async def test_stale_statements_and_cursors_refuse_to_run(dsn: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -11,24 +10,6 @@ import pytest
 
 import pgjet
 from pgjet import errors
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
-async def aconn(dsn: str) -> AsyncIterator[Any]:
-    c = await asyncpg.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 def plain(rows: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -16,24 +16,6 @@ import pytest
 
 import pgjet
 from pgjet import errors
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
-async def aconn(dsn: str) -> AsyncIterator[Any]:
-    c = await asyncpg.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def outcome(call: Callable[[], Awaitable[Any]]) -> Any:

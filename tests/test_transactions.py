@@ -14,24 +14,6 @@ from pgjet import errors
 
 
 @pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
-async def aconn(dsn: str) -> AsyncIterator[Any]:
-    c = await asyncpg.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
 async def table(conn: Any) -> str:
     """A real (not temporary) table, so another connection can look at it."""
     name = f"tx_{conn.get_server_pid()}"

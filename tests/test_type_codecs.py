@@ -17,24 +17,6 @@ from pgjet import errors
 
 
 @pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
-async def aconn(dsn: str) -> AsyncIterator[Any]:
-    c = await asyncpg.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
 async def schema(dsn: str) -> AsyncIterator[str]:
     name = f"tc_{secrets.token_hex(4)}"
     admin = await pgjet.connect(dsn)

@@ -21,24 +21,6 @@ from pgjet.types import Range
 
 
 @pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[pgjet.Connection]:
-    c = await pgjet.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
-async def aconn(dsn: str) -> AsyncIterator[Any]:
-    c = await asyncpg.connect(dsn)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-@pytest.fixture
 async def schema(dsn: str) -> AsyncIterator[str]:
     """A schema of its own per test (the cluster is shared), dropped afterwards."""
     name = f"ct_{secrets.token_hex(4)}"

@@ -405,10 +405,13 @@ class QueryEngine:
             timeout = self.command_timeout
         fut: asyncio.Future[Any] = op.waiter
         try:
+            # No shield: the operation stays queued in the core whatever
+            # happens to this future, so a cancelled wait costs nothing here
+            # and _abandon() tracks the rest (one future less per query).
             if timeout is None:
-                await asyncio.shield(fut)
+                await fut
             else:
-                await asyncio.wait_for(asyncio.shield(fut), timeout)
+                await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
             self._abandon(op)
             # asyncpg raises asyncio.TimeoutError here too.
@@ -456,15 +459,17 @@ class QueryEngine:
         (with its ReadyForQuery) `cancel_grace` seconds later, the connection
         is closed rather than left in an unknown state.
         """
-        fut: asyncio.Future[Any] = op.waiter
-        if fut.done():
-            return
-        fut.add_done_callback(_consume_outcome)  # its caller is gone
         loop = asyncio.get_running_loop()
         pending = self.core.pending_operations()
         if op not in pending:
-            return
+            return  # it ended already
         index = pending.index(op)
+        # The caller's future went with the caller (cancelled): follow the
+        # operation's end with a future of our own, resolved at its
+        # ReadyForQuery like any waiter.
+        fut: asyncio.Future[Any] = loop.create_future()
+        fut.add_done_callback(_consume_outcome)
+        op.waiter = fut
 
         # New requests wait until the cancel signal has landed and `op` has
         # ended: written earlier, one could start in the window and be
