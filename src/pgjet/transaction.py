@@ -152,14 +152,7 @@ class Transaction:
     async def _commit(self) -> None:
         self._check_state(TransactionState.STARTED, "commit")
         query = f"RELEASE SAVEPOINT {self._savepoint}" if self._nested else "COMMIT"
-        try:
-            await self._conn.execute(query)
-        except BaseException:
-            self._state = TransactionState.FAILED
-            raise
-        finally:
-            self._leave()
-        self._state = TransactionState.COMMITTED
+        await self._end(query, TransactionState.COMMITTED)
 
     async def rollback(self) -> None:
         """ROLLBACK (to the savepoint); not allowed inside ``async with``."""
@@ -170,6 +163,10 @@ class Transaction:
     async def _rollback(self) -> None:
         self._check_state(TransactionState.STARTED, "rollback")
         query = f"ROLLBACK TO {self._savepoint}" if self._nested else "ROLLBACK"
+        await self._end(query, TransactionState.ROLLEDBACK)
+
+    async def _end(self, query: str, outcome: TransactionState) -> None:
+        """Run the COMMIT/ROLLBACK-like `query`; the block is left whatever happens."""
         try:
             await self._conn.execute(query)
         except BaseException:
@@ -177,7 +174,7 @@ class Transaction:
             raise
         finally:
             self._leave()
-        self._state = TransactionState.ROLLEDBACK
+        self._state = outcome
 
     async def _rollback_quietly(self) -> None:
         if self._state is not TransactionState.STARTED:
