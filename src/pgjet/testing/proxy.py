@@ -225,6 +225,10 @@ class _Link:
         if self.closed:
             self.abort()
             return
+        # Some Python versions (3.11.2, Debian 12's) start reading a new
+        # transport even when connection_made paused it: bytes that arrived
+        # before the server side existed wait in the queue; send them now.
+        self.client.flush()
         self.client.start_reading()
 
     def deliver(self, source: _Side, data: bytes) -> None:
