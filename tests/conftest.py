@@ -8,7 +8,8 @@ silently there. Locally, such tests skip with their reason.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Generator
+import signal
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -109,3 +110,19 @@ async def aconn(dsn: str) -> AsyncIterator[Any]:
         yield c
     finally:
         await c.close()
+
+
+@pytest.fixture
+def hang_guard() -> Iterator[None]:
+    """Nothing may wait forever: a test using this fails after 30 s instead of hanging."""
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError("the test hung for 30 s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(30)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
-import signal
 import struct
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -53,25 +52,7 @@ class WireSpy:
         return self.sent.count(mtype)
 
 
-@pytest.fixture(autouse=True)
-def _deadline() -> Iterator[None]:
-    """Nothing here may wait forever: a hung test fails after 30 s instead."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError("the test hung for 30 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[Any]:
-    c = await pgjet.connect(dsn)
-    yield c
-    await c.close()
+pytestmark = pytest.mark.usefixtures("hang_guard")
 
 
 UTC = datetime.timezone.utc

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,19 +22,7 @@ from pgjet import errors
 from pgjet.testing import Cluster
 from tests.conftest import find_installation
 
-
-@pytest.fixture(autouse=True)
-def _deadline() -> Iterator[None]:
-    """Nothing here may wait forever: a hung test fails after 30 s instead."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError("the test hung for 30 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("hang_guard")
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ messages that actually leave the client.
 from __future__ import annotations
 
 import asyncio
-import signal
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -62,25 +61,7 @@ def cached_names(conn: Any) -> set[str]:
     return {state.name.decode() for state, _ in conn._stmt_cache._entries.values()}
 
 
-@pytest.fixture(autouse=True)
-def _deadline() -> Iterator[None]:
-    """Nothing here may wait forever: a hung test fails after 30 s instead."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError("the test hung for 30 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[Any]:
-    c = await pgjet.connect(dsn)
-    yield c
-    await c.close()
+pytestmark = pytest.mark.usefixtures("hang_guard")
 
 
 # -- hits and misses ------------------------------------------------------------------

@@ -68,4 +68,5 @@ cdef class WriteBuffer:
     cdef int write_bytes(self, bytes data) except -1
     cdef int write_cstr(self, bytes data) except -1
     cdef int write_str(self, str s) except -1
+    cdef int _kind_and_name(self, char mtype, char kind, bytes name) except -1
     cpdef bytes take(self)

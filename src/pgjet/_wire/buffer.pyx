@@ -259,14 +259,7 @@ cdef class WriteBuffer:
             raise
 
     def describe(self, char kind, bytes name):
-        self.start_message(b'D')
-        try:
-            self.write_byte(kind)
-            self.write_cstr(name)
-            self.end_message()
-        except BaseException:
-            self.abort_message()
-            raise
+        self._kind_and_name(b'D', kind, name)
 
     def execute(self, bytes portal, int32_t max_rows=0):
         self.start_message(b'E')
@@ -279,7 +272,11 @@ cdef class WriteBuffer:
             raise
 
     def close(self, char kind, bytes name):
-        self.start_message(b'C')
+        self._kind_and_name(b'C', kind, name)
+
+    cdef int _kind_and_name(self, char mtype, char kind, bytes name) except -1:
+        # Describe and Close: 'S'tatement or 'P'ortal, then its name.
+        self.start_message(mtype)
         try:
             self.write_byte(kind)
             self.write_cstr(name)
@@ -287,6 +284,7 @@ cdef class WriteBuffer:
         except BaseException:
             self.abort_message()
             raise
+        return 0
 
     def sync(self):
         self.start_message(b'S')
