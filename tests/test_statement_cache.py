@@ -183,11 +183,20 @@ async def test_cache_size_zero_uses_only_the_unnamed_statement(dsn: str) -> None
                 queries.append((f"SELECT ARRAY[$1::int8, {i}] AS v", (i,), [i, i]))
         results = await asyncio.gather(*(conn.fetchval(q, *a) for q, a, _ in queries))
         assert results == [expected for _, _, expected in queries]
-        assert len(conn._stmt_cache) == 0
+        # asyncpg's advice for poolers (size 0) means no server-side statements:
+        # pgjet keeps the descriptions client-side instead (unnamed mode).
+        assert conn.statement_mode == "unnamed"
+        assert len(conn._stmt_cache) == 50
         assert await server_statements(conn) == set()
         # Every Bind was preceded by its own Parse of the unnamed statement.
         assert spy.count(b"B") == 50
         assert spy.count(b"P") == 100
+        # Known now: one round trip each, Parse + Bind in the same write.
+        results = await asyncio.gather(*(conn.fetchval(q, *a) for q, a, _ in queries))
+        assert results == [expected for _, _, expected in queries]
+        assert spy.count(b"B") == 100
+        assert spy.count(b"P") == 150
+        assert await server_statements(conn) == set()
     finally:
         await conn.close()
 

@@ -45,6 +45,16 @@ _EXECUTEMANY_BATCH_BYTES = 256 * 1024
 _NO_SUCH_PORTAL = b"pgjet: executemany aborted by a bad argument"
 
 
+# What `prepared_statements=` accepts (see docs/pgbouncer.md).
+STATEMENT_MODES = ("auto", "named", "unnamed")
+
+# The server's own pid: behind a pooler it differs from BackendKeyData's.
+_PID_PROBE = "SELECT pg_backend_pid()"
+# SQLSTATEs a transaction-mode pooler causes on named statements: the
+# statement is on another server session (26000) or, there, already (42P05).
+_POOLER_SYMPTOMS = frozenset({"26000", "42P05"})
+
+
 class QueryEngine:
     def __init__(
         self,
@@ -53,11 +63,24 @@ class QueryEngine:
         *,
         command_timeout: float | None,
         cancel: Any,
+        prepared_statements: str = "auto",
     ) -> None:
+        if prepared_statements not in STATEMENT_MODES:
+            raise errors.ClientConfigurationError(
+                f"prepared_statements must be one of {', '.join(STATEMENT_MODES)}, "
+                f"not {prepared_statements!r}"
+            )
         self.wire = wire
         self.core: WireProtocol = wire.core
         self.cache = cache
         self.command_timeout = command_timeout
+        self.requested_mode = prepared_statements
+        # Whether statements are prepared server-side under a name (else: the
+        # unnamed statement, parsed again in the same write as each Bind).
+        self.named = prepared_statements != "unnamed"
+        self.pooler_detected = False
+        # The pooler probe: None (not run yet), the query in flight, or True (done).
+        self._probe: QueryOp | bool | None = None
         self._cancel = cancel  # async callable: sends a CancelRequest
         self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState | None]] = {}
         self._portals_to_close: list[bytes] = []
@@ -120,26 +143,123 @@ class QueryEngine:
         name: str | None = None,
     ) -> StatementState:
         if name is not None:
-            statement_name = name.encode("utf-8")
+            name_bytes = name.encode("utf-8")
         else:
-            statement_name = self.cache.new_name() if named else b""
-        name_bytes = statement_name
-        state = StatementState(name_bytes, query)
-        state.record_class = record_class
-        out = self.core.out
-        self._write_closures()
-        out.parse(name_bytes, query.encode("utf-8"), ())
-        out.describe(ord("S"), name_bytes)
-        out.sync()
-        op = PrepareOp(state)
+            name_bytes = self.cache.new_name() if named else b""
+        if name_bytes and not self.named:
+            name_bytes = b""  # behind a pooler: described now, parsed with every Bind
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        await self.run(op, timeout)
+        while True:
+            state = StatementState(name_bytes, query)
+            state.record_class = record_class
+            out = self.core.out
+            self._write_closures()
+            if name_bytes and self._probe is None and self.requested_mode == "auto":
+                self._start_probe()
+            out.parse(name_bytes, query.encode("utf-8"), ())
+            out.describe(ord("S"), name_bytes)
+            out.sync()
+            try:
+                await self.run(PrepareOp(state), _remaining(deadline, loop))
+            except errors.PostgresError as exc:
+                if name is None and name_bytes and exc.sqlstate in _POOLER_SYMPTOMS:
+                    # Our own name can only clash on a server session a
+                    # pooler shares: describe it unnamed instead.
+                    self.found_pooler()
+                    name_bytes = b""
+                    continue
+                raise
+            break
+        if isinstance(self._probe, QueryOp):
+            self._finish_probe(self._probe)
+        if state.name and not self.named:
+            # A pooler was found meanwhile: our named statement sits on some
+            # server session; use this description unnamed from now on.
+            self._unname(state)
         if self.types is not None:
             # Types the compiled codecs don't know: read from the catalog (one
             # query for all of them), before the statement's first Bind.
             await self.types.resolve(self, state, _remaining(deadline, loop))
         return state
+
+    # -- poolers -------------------------------------------------------------------
+
+    def _start_probe(self) -> None:
+        """Ask the server its pid, in the same write as the first named statement.
+
+        A pooler (PgBouncer, Supavisor, RDS Proxy...) hands out cancel keys of
+        its own, so the pid in BackendKeyData is not the server's: behind one,
+        a session's named statements may be on another server session next time.
+        """
+        op = QueryOp()
+        op.waiter = self.wire.loop.create_future()
+        op.waiter.add_done_callback(_consume_outcome)
+        self.core.out.query(_PID_PROBE)
+        self.core.push(op)
+        self._probe = op
+
+    def _finish_probe(self, op: QueryOp) -> None:
+        fut = op.waiter
+        if not fut.done():
+            return  # still in flight: a later statement looks again
+        self._probe = None  # unless it gave an answer: try again later
+        if fut.cancelled() or fut.exception() is not None or op.error_fields is not None:
+            return
+        try:
+            pid = int(op.rows[0][0])
+        except (IndexError, TypeError, ValueError):
+            return
+        self._probe = True
+        if pid != self.core.backend_pid:
+            self.found_pooler()
+
+    async def check_pooler(self, timeout: float | None) -> bool:
+        """Run the pooler probe now if it never ran; True when behind a pooler."""
+        if self._probe is not True:
+            self._write_closures()
+            self.core.out.query(_PID_PROBE)
+            op = QueryOp()
+            await self.run(op, timeout)
+            self._probe = op
+            self._finish_probe(op)
+        return self.pooler_detected
+
+    def found_pooler(self) -> None:
+        """A pooler shares server sessions among clients: stop relying on named statements.
+
+        In "auto" mode every statement becomes unnamed (the cached ones are
+        closed with the next write, wherever they are); "named" keeps naming
+        new statements but each that went missing is re-parsed unnamed.
+        """
+        self.pooler_detected = True
+        if self.requested_mode == "auto" and self.named:
+            self.named = False
+            self.cache.clear()
+
+    def _went_missing(
+        self, state: StatementState, sent_name: bytes, fields: dict[str, str]
+    ) -> bool:
+        """Did the server lose `state`, bound as `sent_name` (a pooler moved us)?
+
+        Then the state goes unnamed (concurrent executions of it may fail the
+        same way: each retries). The name is looked for in the message, so a
+        user's own ``EXECUTE missing`` is not taken for a pooler.
+        """
+        if (
+            not sent_name
+            or fields.get("C") not in _POOLER_SYMPTOMS
+            or sent_name.decode() not in fields.get("M", "")
+        ):
+            return False
+        self.found_pooler()
+        if state.name:
+            self._unname(state)
+        return True
+
+    def _unname(self, state: StatementState) -> None:
+        self.cache.to_close.append(state.name)
+        state.name = b""
 
     def close_portal(self, portal: bytes) -> None:
         """Close a cursor's portal with the next write (no round trip)."""
@@ -174,6 +294,26 @@ class QueryEngine:
         self.wire.send(op)
         return op
 
+    async def execute_prepared(
+        self, state: StatementState, args: Sequence[Any], timeout: float | None, limit: int
+    ) -> ExecuteOp:
+        """Run a PreparedStatement's state; re-parsed unnamed if a pooler lost it."""
+        for attempt in (1, 2):
+            sent_name = state.name
+            op = self.start_execute(state, args, limit=limit)
+            await self.wait(op, timeout)
+            fields = op.error_fields
+            if fields is None:
+                return op
+            if (
+                self._went_missing(state, sent_name, fields)
+                and attempt == 1
+                and self.core.transaction_status == "I"
+            ):
+                continue
+            raise self.error(fields, state.query)
+        raise AssertionError("unreachable")
+
     def start_bind(self, state: StatementState, args: Sequence[Any], *, portal: bytes) -> ExecuteOp:
         """Bind a named portal (a cursor) without executing it yet.
 
@@ -202,9 +342,13 @@ class QueryEngine:
         portal: bytes,
         out: WriteBuffer | None = None,
         element: int | None = None,
+        reparse: bool = True,
     ) -> None:
-        """Bind `args`; `element` is the row's index within an executemany() sequence."""
-        where = "" if element is None else f" in element #{element} of executemany() sequence"
+        """Bind `args`; `element` is the row's index within an executemany() sequence.
+
+        An unnamed statement is parsed again first, unless `reparse` is false
+        (a later Bind of the same executemany() call).
+        """
         if element is not None and (
             isinstance(args, (str, bytes)) or not isinstance(args, Sequence)
         ):
@@ -216,13 +360,18 @@ class QueryEngine:
         if len(args) != expected:
             raise errors.InterfaceError(
                 f"the server expects {expected} argument{'s' * (expected != 1)} for this "
-                f"query, {len(args)} {'was' if len(args) == 1 else 'were'} passed{where}"
+                f"query, {len(args)} {'was' if len(args) == 1 else 'were'} passed"
+                f"{_where(element)}"
             )
-        self._write_closures()
+        if state.name and not self.named:
+            self._unname(state)  # prepared before a pooler was found
+        if self.cache.to_close or self._portals_to_close:
+            self._write_closures()
         if out is None:
             out = self.core.out
         mark = len(out)
-        if not state.name:
+        reparse = reparse and not state.name
+        if reparse:
             # The unnamed statement may have been replaced by a concurrent
             # call since it was described: parse it again in the same write,
             # so this Bind can only ever refer to this query.
@@ -232,12 +381,12 @@ class QueryEngine:
         except ArgumentError as exc:
             out.rewind(mark)  # nothing of this call may reach the server
             raise errors.InvalidQueryInputError(
-                f"invalid input for query argument ${exc.position}{where}: {exc.error}"
+                f"invalid input for query argument ${exc.position}{_where(element)}: {exc.error}"
             ) from exc.error
         except BaseException:
             out.rewind(mark)
             raise
-        if not state.name:
+        if reparse:
             # Parsing again may give other result types than the description
             # our codecs come from (DDL committed in between): the portal's
             # description lets ExecuteOp notice before decoding any row.
@@ -263,6 +412,9 @@ class QueryEngine:
         """
         op = ExecuteOp(state, not keep_rows)
         self._write_closures()
+        if state.name and not self.named:
+            self._unname(state)
+        sent_name = state.name
         buf = WriteBuffer()
         held = False
         finished = False
@@ -270,7 +422,7 @@ class QueryEngine:
         try:
             for element, row in enumerate(args):
                 try:
-                    self._write_bind(state, row, b"", buf, element)
+                    self._write_bind(state, row, b"", buf, element, reparse=element == 0)
                 except (errors.InterfaceError, errors.InvalidQueryInputError) as exc:
                     bad_input = exc
                     break
@@ -308,6 +460,13 @@ class QueryEngine:
         if bad_input is not None:
             raise bad_input
         if op.error_fields is not None:
+            if (
+                self._went_missing(state, sent_name, op.error_fields)
+                and isinstance(args, Sequence)
+                and self.core.transaction_status == "I"
+            ):
+                # Nothing ran (the first Bind failed): again, parsed in the same write.
+                return await self.executemany(state, args, timeout, keep_rows=keep_rows)
             if self._is_stale(op.error_fields):
                 self.cache.discard(state.query)  # or every later call fails the same way
             raise self.error(op.error_fields, state.query)
@@ -329,12 +488,24 @@ class QueryEngine:
         """
         if timeout is None:
             timeout = self.command_timeout
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        loop = deadline = None
+        if timeout is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+        moved: StatementState | None = None
         for attempt in (1, 2):
-            state = await self.statement(query, record_class, _remaining(deadline, loop))
-            if state.closed:
-                continue  # evicted while we waited: prepare again
+            if moved is not None:
+                state, moved = moved, None
+            else:
+                # A cached statement without a coroutine call: the hot path.
+                cached = self.cache.get(query, record_class)
+                if cached is not None:
+                    state = cached
+                else:
+                    state = await self.statement(query, record_class, _remaining(deadline, loop))
+                    if state.closed:
+                        continue  # evicted while we waited: prepare again
+            sent_name = state.name
             try:
                 op = self.start_execute(state, args, limit=limit, discard_rows=discard_rows)
             except errors.InvalidQueryInputError:
@@ -347,7 +518,16 @@ class QueryEngine:
                     continue
                 raise
             try:
-                await self.wait(op, _remaining(deadline, loop))
+                if deadline is None:
+                    try:
+                        await op.waiter
+                    except asyncio.CancelledError:
+                        self._abandon(op)
+                        raise
+                    if op.schema_changed or op.decode_error is not None:
+                        await self.wait(op, None)  # raises what went wrong
+                else:
+                    await self.wait(op, _remaining(deadline, loop))
             except errors.OutdatedSchemaCacheError as exc:
                 # A composite's layout changed under its codec (the catalog is
                 # dropped already): a read-only statement outside a transaction
@@ -363,6 +543,16 @@ class QueryEngine:
             fields = op.error_fields
             if fields is None:
                 return op
+            if (
+                self._went_missing(state, sent_name, fields)
+                and attempt == 1
+                and self.core.transaction_status == "I"
+            ):
+                # A pooler gave us a server session without our statement:
+                # its Bind failed, nothing ran. Outside a transaction, run it
+                # again parsed in the same write (the state is unnamed now).
+                moved = state
+                continue
             if self._is_stale(fields):
                 # The schema changed under a cached statement (e.g. a column's
                 # type). Never reuse it; outside a transaction it is safe to
@@ -509,6 +699,14 @@ class QueryEngine:
                 ahead.waiter = loop.create_future()
                 ahead.waiter.add_done_callback(_consume_outcome)
             ahead.waiter.add_done_callback(cancel_now)
+            if all(self._is_internal(o) for o in pending[:index]):
+                # Only pgjet's own short exchanges are ahead (closing statements,
+                # the pooler probe): if they never end, neither will `op`.
+                watchdog = loop.call_later(self.cancel_grace, self._give_up, op)
+                fut.add_done_callback(lambda _: watchdog.cancel())
+
+    def _is_internal(self, op: Operation) -> bool:
+        return op is self._probe or type(op) is SyncOp
 
     def _give_up(self, op: Operation) -> None:
         if not op.waiter.done() and self.wire.transport is not None:
@@ -550,13 +748,18 @@ class QueryEngine:
             self.core.push(SyncOp())
 
 
+def _where(element: int | None) -> str:
+    """Where a bad argument was, for an executemany() row."""
+    return "" if element is None else f" in element #{element} of executemany() sequence"
+
+
 def _consume_outcome(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()  # nobody else awaits it: don't warn "never retrieved"
 
 
-def _remaining(deadline: float | None, loop: asyncio.AbstractEventLoop) -> float | None:
-    if deadline is None:
+def _remaining(deadline: float | None, loop: asyncio.AbstractEventLoop | None) -> float | None:
+    if deadline is None or loop is None:
         return None
     # Never 0: an already-passed deadline still gets a (failing) wait.
     return max(deadline - loop.time(), 1e-6)

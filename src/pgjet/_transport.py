@@ -109,9 +109,19 @@ class WireTransport(asyncio.BufferedProtocol):
         fut: asyncio.Future[Operation] = self.loop.create_future()
         op.waiter = fut
         self.core.push(op)
-        if self._writable():
+        if not self._exclusive and not self._holds:  # _writable(), inlined: the hot path
             self.transport.write(self.core.out.take())
         return fut
+
+    def send_many(self, ops: list[Operation]) -> None:
+        """`send` for several operations whose messages are all in `core.out`: one write."""
+        if self.closed or self.transport is None:
+            raise self._lost_error()
+        for op in ops:
+            op.waiter = self.loop.create_future()
+            self.core.push(op)
+        if self._writable():
+            self.transport.write(self.core.out.take())
 
     def flush_output(self) -> None:
         """Write output the caller built without an operation (e.g. Terminate)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from pgjet import dsn as dsn_module
 from pgjet import errors, tls
+from pgjet._engine import STATEMENT_MODES
 from pgjet.connection import Connection
 from pgjet.record import Record, record_class_error
 from pgjet.startup import AttemptResult, AttemptSpec, TLSUse, attempt
@@ -55,6 +56,7 @@ async def connect(
     max_message_size: int = 1 << 30,
     json_loads: Callable[[str], Any] | None = None,
     json_dumps: Callable[[Any], str | bytes] | None = None,
+    prepared_statements: str = "auto",
 ) -> Connection:
     """Open a connection, as ``asyncpg.connect`` does.
 
@@ -65,6 +67,10 @@ async def connect(
     whole call; ``connect_timeout`` (or the DSN's) bounds each attempt.
     ``json_loads``/``json_dumps`` decode and encode json and jsonb values
     (e.g. ``orjson.loads``/``orjson.dumps``); by default they are str.
+    ``prepared_statements`` is ``"auto"`` (named server-side statements,
+    unless a pooler is detected), ``"named"`` or ``"unnamed"`` (one round
+    trip per query, safe behind PgBouncer in transaction mode); see
+    docs/pgbouncer.md.
     """
     if loop is not None and loop is not asyncio.get_running_loop():
         raise errors.InterfaceError("connect(loop=...) must be the running event loop")
@@ -78,6 +84,11 @@ async def connect(
         )
     if timeout is None or timeout <= 0:
         raise errors.ClientConfigurationError(f"timeout must be a positive number, got {timeout!r}")
+    if prepared_statements not in STATEMENT_MODES:
+        raise errors.ClientConfigurationError(
+            f"prepared_statements must be one of {', '.join(STATEMENT_MODES)}, "
+            f"not {prepared_statements!r}"
+        )
     problem = record_class_error(record_class)
     if problem is not None:
         raise errors.InterfaceError(problem)
@@ -116,6 +127,7 @@ async def connect(
         params=params,
         json_loads=json_loads,
         json_dumps=json_dumps,
+        prepared_statements=prepared_statements,
     )
 
 

@@ -34,6 +34,7 @@ from pgjet.copy import CopyIn, CopyOut
 from pgjet.cursor import CursorFactory
 from pgjet.introspection import ConnectionTypes, SharedTypeCatalogs
 from pgjet.listen import ListenerCallback, Notification, NotificationHub
+from pgjet.pipeline import Pipeline
 from pgjet.prepared import PreparedStatement
 from pgjet.record import Record, record_class_error
 from pgjet.statements import StatementCache
@@ -122,7 +123,14 @@ class Connection:
         params: Any = None,
         json_loads: Callable[[str], Any] | None = None,
         json_dumps: Callable[[Any], str | bytes] | None = None,
+        prepared_statements: str = "auto",
     ) -> None:
+        if statement_cache_size == 0 and prepared_statements == "auto":
+            # asyncpg's advice behind PgBouncer: no named statements. Unnamed
+            # ones keep the query's types client-side, so this costs nothing.
+            prepared_statements = "unnamed"
+        if prepared_statements == "unnamed" and statement_cache_size == 0:
+            statement_cache_size = 100  # descriptions only: no server-side state
         self._wire = transport
         self._core: WireProtocol = transport.core
         self._addr = addr
@@ -134,7 +142,11 @@ class Connection:
             statement_cache_size, max_cached_statement_lifetime, max_cacheable_statement_size
         )
         self._engine = QueryEngine(
-            transport, self._stmt_cache, command_timeout=command_timeout, cancel=self._cancel
+            transport,
+            self._stmt_cache,
+            command_timeout=command_timeout,
+            cancel=self._cancel,
+            prepared_statements=prepared_statements,
         )
         self._log_listeners: list[LogListener] = []
         self._termination_listeners: list[TerminationListener] = []
@@ -184,6 +196,12 @@ class Connection:
         record_class: type[Record] | None = None,
     ) -> list[Any]:
         """Run a query and return all its rows."""
+        if record_class is None and not (self._query_loggers or self._closed or self._wire.closed):
+            # The hot path: one coroutine less than _fetch().
+            op = await self._engine.execute(
+                query, args, record_class=self._record_class, timeout=timeout
+            )
+            return op.rows
         return await self._fetch(query, args, timeout, record_class, 0)
 
     async def fetchrow(
@@ -194,14 +212,26 @@ class Connection:
         record_class: type[Record] | None = None,
     ) -> Any:
         """The first row, or None (only one row is transferred)."""
-        rows = await self._fetch(query, args, timeout, record_class, 1)
+        if record_class is None and not (self._query_loggers or self._closed or self._wire.closed):
+            op = await self._engine.execute(
+                query, args, record_class=self._record_class, timeout=timeout, limit=1
+            )
+            rows = op.rows
+        else:
+            rows = await self._fetch(query, args, timeout, record_class, 1)
         return rows[0] if rows else None
 
     async def fetchval(
         self, query: str, *args: Any, column: int | str = 0, timeout: float | None = None
     ) -> Any:
         """The value of one column of the first row, or None when there is no row."""
-        rows = await self._fetch(query, args, timeout, None, 1)
+        if not (self._query_loggers or self._closed or self._wire.closed):
+            op = await self._engine.execute(
+                query, args, record_class=self._record_class, timeout=timeout, limit=1
+            )
+            rows = op.rows
+        else:
+            rows = await self._fetch(query, args, timeout, None, 1)
         return rows[0][column] if rows else None
 
     async def fetchmany(
@@ -291,6 +321,17 @@ class Connection:
         rc = self._pick_record_class(record_class)
         state = await self._engine.prepare(query, rc, timeout, named=True, name=name)
         return PreparedStatement(self, state)
+
+    def pipeline(self, *, sync_each: bool = False, timeout: float | None = None) -> Pipeline:
+        """``async with conn.pipeline() as p``: statements sent together, one Sync.
+
+        ``p.execute/fetch/fetchrow/fetchval`` queue a statement and return an
+        awaitable result; everything goes in one write when the block ends (or
+        at ``await p.sync()``, or when a result not sent yet is awaited). See
+        :mod:`pgjet.pipeline` for the error semantics.
+        """
+        self._check_open()
+        return Pipeline(self, sync_each=sync_each, timeout=timeout)
 
     def cursor(
         self,
@@ -431,6 +472,12 @@ class Connection:
     async def add_listener(self, channel: str, callback: ListenerCallback) -> None:
         """Call ``callback(connection, pid, channel, payload)`` for every NOTIFY on `channel`."""
         self._check_open()
+        if await self._engine.check_pooler(self._engine.command_timeout):
+            raise errors.InterfaceError(
+                "LISTEN cannot work through a connection pooler: notifications are "
+                "delivered to one server session, which the pooler shares and swaps; "
+                "connect to the server directly to listen"
+            )
         await self._notifications.add_listener(channel, callback)
 
     async def remove_listener(self, channel: str, callback: ListenerCallback) -> None:
@@ -503,6 +550,20 @@ class Connection:
 
     def get_settings(self) -> ConnectionSettings:
         return ConnectionSettings(self._core.parameters)
+
+    @property
+    def statement_mode(self) -> str:
+        """``"named"`` (server-side prepared statements) or ``"unnamed"`` (one round trip).
+
+        What ``prepared_statements="auto"`` chose so far: it turns to
+        ``"unnamed"`` when a pooler is detected.
+        """
+        return "named" if self._engine.named else "unnamed"
+
+    @property
+    def pooler_detected(self) -> bool:
+        """Whether a connection pooler was found between us and the server."""
+        return self._engine.pooler_detected
 
     def is_in_transaction(self) -> bool:
         return self._core.transaction_status != "I"

@@ -148,11 +148,7 @@ class PreparedStatement:
 
     async def _run(self, args: Sequence[Any], timeout: float | None, limit: int) -> ExecuteOp:
         self._check()
-        engine = self._conn._engine
-        op = engine.start_execute(self._state, args, limit=limit)
-        await engine.wait(op, timeout)
-        if op.error_fields is not None:
-            raise engine.error(op.error_fields, self._state.query)
+        op = await self._conn._engine.execute_prepared(self._state, args, timeout, limit)
         self._last_status = op.status
         return op
 

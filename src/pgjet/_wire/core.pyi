@@ -79,7 +79,11 @@ class ExecuteOp(Operation):
     completed_commands: int
     decode_error: BaseException | None
     schema_changed: bool
-    def __init__(self, state: StatementState, discard_rows: bool = ...) -> None: ...
+    shares_sync: bool
+    aborted: bool
+    def __init__(
+        self, state: StatementState, discard_rows: bool = ..., shares_sync: bool = ...
+    ) -> None: ...
 
 # -- COPY (copy.pxi) --------------------------------------------------------------
 

@@ -27,7 +27,11 @@ cdef class Operation:
         self.status = None
 
     cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
-        """Consume one message; return 1 when this operation is complete."""
+        """Consume one message; return 1 when this operation is complete.
+
+        Return 2 to complete without consuming the message (left unread):
+        it is then handed to the next operation.
+        """
         raise NotImplementedError
 
     cdef int _unexpected(self, MessageView msg) except -1:
@@ -290,6 +294,7 @@ cdef class WireProtocol:
         cdef MessageView msg = self._msg
         cdef Operation op
         cdef char t
+        cdef int done
         while self._reader.next_message(msg):
             t = msg.mtype
             if t == b'N':
@@ -308,16 +313,24 @@ cdef class WireProtocol:
                 payload = msg.cstr()
                 self.events.append(("notification", pid, channel, payload))
                 continue
-            if not self._pending:
-                if t == b'E':
-                    # e.g. FATAL on administrator shutdown while idle.
-                    self.events.append(("error", msg.fields()))
-                    continue
-                raise ProtocolViolation(
-                    f"unexpected message {chr(<unsigned char>t)!r} with no operation pending")
-            op = <Operation>self._pending[0]
-            if op.on_message(self, msg):
+            while True:
+                if not self._pending:
+                    if t == b'E':
+                        # e.g. FATAL on administrator shutdown while idle.
+                        self.events.append(("error", msg.fields()))
+                        break
+                    raise ProtocolViolation(
+                        f"unexpected message {chr(<unsigned char>t)!r} with no operation pending")
+                op = <Operation>self._pending[0]
+                done = op.on_message(self, msg)
+                if done == 0:
+                    break
                 self._pending.popleft()
                 self.completed.append(op)
+                if done == 1:
+                    break
+                # 2: the operation ended without reading this message, which
+                # belongs to the next one (a statement sharing a later Sync
+                # that an earlier error skipped).
         # wants_flush: the core queued output of its own (e.g. a CopyFail).
         return bool(self.completed) or bool(self.events) or self.wants_flush

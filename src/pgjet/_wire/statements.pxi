@@ -191,8 +191,13 @@ cdef class ExecuteOp(Operation):
     # write) did not match the statement's columns: the server's rows are not
     # in the shape our codecs expect, so none of them is decoded.
     cdef public bint schema_changed
+    # No Sync of its own (a pipeline's statements share one): the operation
+    # ends with its command's completion or error, and a ReadyForQuery
+    # reaching it means an earlier statement's error made the server skip it.
+    cdef public bint shares_sync
+    cdef public bint aborted
 
-    def __init__(self, StatementState state, bint discard_rows=False):
+    def __init__(self, StatementState state, bint discard_rows=False, bint shares_sync=False):
         Operation.__init__(self)
         self.state = state
         self.rows = []
@@ -201,6 +206,8 @@ cdef class ExecuteOp(Operation):
         self.completed_commands = 0
         self.decode_error = None
         self.schema_changed = False
+        self.shares_sync = shares_sync
+        self.aborted = False
 
     cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
         cdef char t = msg.mtype
@@ -213,7 +220,7 @@ cdef class ExecuteOp(Operation):
         if t == b'C':
             self.status = msg.cstr()
             self.completed_commands += 1
-            return 0
+            return self.shares_sync
         if t == b'T':
             self._check_description(msg)
             return 0
@@ -221,13 +228,15 @@ cdef class ExecuteOp(Operation):
             if self.state.columns:
                 self._schema_changed()
             return 0
-        if t == b'2' or t == b'1' or t == b'3' or t == b'I' or t == b't':
+        if t == b'2' or t == b'1' or t == b'3' or t == b't':
             # ParseComplete appears when the statement is parsed in the same
             # exchange (unnamed statements).
             return 0
+        if t == b'I':
+            return self.shares_sync   # EmptyQueryResponse ends the command
         if t == b's':
             self.suspended = True
-            return 0
+            return self.shares_sync
         if t == b'G':
             return refuse_copy_in(proto, self, True)
         if t == b'H' or t == b'd' or t == b'c':
@@ -235,8 +244,11 @@ cdef class ExecuteOp(Operation):
         if t == b'E':
             if self.error_fields is None:
                 self.error_fields = msg.fields()
-            return 0
+            return self.shares_sync
         if t == b'Z':
+            if self.shares_sync:
+                self.aborted = True
+                return 2   # the Sync's answer: leave it to the operation that owns it
             proto.transaction_status = chr(<unsigned char>msg.byte())
             return 1
         return self._unexpected(msg)

@@ -12,6 +12,7 @@ __all__ = [
     "InternalClientError",
     "InvalidQueryInputError",
     "OutdatedSchemaCacheError",
+    "PipelineAbortedError",
     "ProtocolError",
     "TargetServerAttributeNotMatched",
     "UnsupportedClientFeatureError",
@@ -47,6 +48,15 @@ class UnsupportedClientFeatureError(InterfaceError):
 
 class UnsupportedServerFeatureError(InterfaceError):
     """The requested feature is one this PostgreSQL server does not support."""
+
+
+class PipelineAbortedError(InterfaceError):
+    """A pipelined statement did not run: an earlier one of the same Sync failed.
+
+    The server skips everything up to the Sync after an error, so this
+    statement had no effect; the earlier statement's own error says why
+    (``__cause__``).
+    """
 
 
 class InterfaceWarning(UserWarning):
