@@ -147,7 +147,7 @@ async def test_listen_works_on_a_direct_connection_in_every_mode(dsn: str) -> No
         conn = await pgjet.connect(dsn, prepared_statements=mode)
         try:
             got: asyncio.Queue[str] = asyncio.Queue()
-            await conn.add_listener("modes", lambda c, pid, ch, payload: got.put_nowait(payload))
+            await conn.add_listener("modes", lambda c, pid, ch, msg, q=got: q.put_nowait(msg))
             await conn.execute("NOTIFY modes, 'hi'")
             assert await asyncio.wait_for(got.get(), 5) == "hi"
         finally:
@@ -171,9 +171,9 @@ async def test_bad_mode_is_refused_before_connecting(bad: Any) -> None:
 
 
 async def test_pool_passes_the_mode(dsn: str) -> None:
-    async with pgjet.create_pool(
-        dsn, min_size=2, max_size=2, prepared_statements="unnamed"
-    ) as pool:
-        async with pool.acquire() as conn:
-            assert conn.statement_mode == "unnamed"
-            assert await conn.fetchval("SELECT $1::int", 9) == 9
+    async with (
+        pgjet.create_pool(dsn, min_size=2, max_size=2, prepared_statements="unnamed") as pool,
+        pool.acquire() as conn,
+    ):
+        assert conn.statement_mode == "unnamed"
+        assert await conn.fetchval("SELECT $1::int", 9) == 9
