@@ -37,7 +37,6 @@ from pgjet.types import (
     Range,
 )
 
-from .conftest import find_installation
 from .test_codecs import Server
 
 UTC = dt.timezone.utc
@@ -51,15 +50,13 @@ class TextServer(Server):
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[TextServer]:
-    from pgjet.testing import Cluster
-
-    with Cluster(find_installation("pg18")) as cluster:
-        srv = TextServer(cluster.dsn())
-        try:
-            yield srv
-        finally:
-            srv.conn.close()
+def server(cluster: Any) -> Iterator[TextServer]:
+    """The session's cluster of each server version (PostgreSQL 18 and 15)."""
+    srv = TextServer(cluster.dsn())
+    try:
+        yield srv
+    finally:
+        srv.conn.close()
 
 
 def plain(value: Any) -> Any:

@@ -196,18 +196,29 @@ async def test_add_attribute_is_never_decoded_with_the_old_layout(
         with pytest.raises(errors.OutdatedSchemaCacheError):
             await stmt.fetchrow()
         assert plain((await stmt.fetchrow())["p"]) == (("x", 1), ("z", "new"))
-        # Inside a transaction: OutdatedSchemaCacheError, never the old layout.
+        # Inside a transaction, a cached statement: OutdatedSchemaCacheError, never
+        # the old layout.
+        assert plain((await conn.fetchrow(query))["p"]) == (("x", 1), ("z", "new"))
         async with conn.transaction():
             await other.execute(f"ALTER TYPE {s}.pt ADD ATTRIBUTE q int")
             with pytest.raises(errors.OutdatedSchemaCacheError):
                 await conn.fetchrow(query)
             got = plain((await conn.fetchrow(query))["p"])
             assert got == (("x", 1), ("z", "new"), ("q", None))
-        # A status that is not SELECT is not run twice: the error is raised instead.
+        # A cached statement that is not a SELECT is not run twice: the error is
+        # raised instead.
+        update = f"UPDATE {s}.t SET p.q = coalesce((p).q, 0) + 1 RETURNING p"
+        assert plain((await conn.fetchrow(update))["p"])[-1] == ("q", 1)
         await other.execute(f"ALTER TYPE {s}.pt ADD ATTRIBUTE w int")
         with pytest.raises(errors.OutdatedSchemaCacheError):
-            await conn.fetch(f"UPDATE {s}.t SET p.w = 5 RETURNING p")
-        assert await conn.fetchval(f"SELECT (p).w FROM {s}.t") == 5  # ran exactly once
+            await conn.fetch(update)
+        assert await conn.fetchval(f"SELECT (p).q FROM {s}.t") == 2  # ran exactly once
+        # A statement prepared after the change checks the layouts it was read
+        # with first: the new layout, no error, and it ran once.
+        await other.execute(f"ALTER TYPE {s}.pt ADD ATTRIBUTE v int")
+        row = await conn.fetchrow(f"UPDATE {s}.t SET p.v = 7 RETURNING p")
+        assert plain(row["p"])[-2:] == (("w", None), ("v", 7))
+        assert await conn.fetchval(f"SELECT (p).v FROM {s}.t") == 7
     finally:
         await other.close()
 

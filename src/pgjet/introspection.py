@@ -20,21 +20,31 @@ stale layout (see ``QueryEngine``).
 from __future__ import annotations
 
 import asyncio
+import decimal
+import operator
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgjet import errors
 from pgjet._wire import codecs as _codecs
-from pgjet._wire.codecs import Codec, OutdatedTypeError
-from pgjet.oids import BUILTIN_TYPES
+from pgjet._wire.codecs import Codec, OutdatedTypeError, RecordFieldTypeUnknown
+from pgjet.oids import BUILTIN_TYPES, MULTIRANGE_RANGES, RANGE_SUBTYPES
 from pgjet.record import Record
+from pgjet.types import DateTimeMapping
 
 if TYPE_CHECKING:
     from pgjet._engine import QueryEngine
     from pgjet._wire.core import StatementState
 
-__all__ = ["ConnectionTypes", "OutdatedTypeError", "SharedTypeCatalogs", "TypeCatalog"]
+__all__ = [
+    "ConnectionTypes",
+    "OutdatedTypeError",
+    "RecordFieldTypeUnknown",
+    "SharedTypeCatalogs",
+    "TypeCatalog",
+]
 
 # oid -> (typname, typtype, typcategory, typelem, typdelim) of every builtin type.
 _BUILTIN: dict[int, tuple[str, str, str, int, str]] = {
@@ -42,6 +52,18 @@ _BUILTIN: dict[int, tuple[str, str, str, int, str]] = {
 }
 _JSON_OID = 114
 _JSONB_OID = 3802
+_RECORD_OID = 2249
+# Builtin arrays (and _record, a pseudo-type): their element's oid.
+_ARRAY_ELEMENTS: dict[int, int] = {
+    oid: elem
+    for oid, (name, _t, category, elem, _d) in _BUILTIN.items()
+    if elem and (category == "A" or name == "_record")
+}
+# Builtin types whose codecs never depend on a connection's settings.
+_PLAIN_BUILTIN = frozenset(_BUILTIN) - {
+    _RECORD_OID,
+    *(oid for oid, elem in _ARRAY_ELEMENTS.items() if elem == _RECORD_OID),
+}
 # Builtin types whose binary form is their UTF-8 text: a 'text' codec can use it.
 _TEXT_LIKE = frozenset((25, 1043, 1042, 19, 705, _JSON_OID, 142))
 # Extension types with a stable binary form, found by name (their oids vary).
@@ -107,8 +129,76 @@ FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typname = $1 AND n.nspname = $2"""
 
+# The attributes of composite types now, to compare with what was read before:
+# a renamed attribute changes nothing in the binary values.
+_LAYOUT_SQL = """\
+SELECT t.oid,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum),
+       ARRAY(SELECT a.atttypid FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum)
+FROM pg_catalog.pg_type t
+WHERE t.oid = ANY($1::oid[]) AND t.typrelid <> 0"""
+
 # Our own queries decode with the builtin codecs only, whatever the user overrode.
-_INTERNAL_QUERIES = frozenset((_CATALOG_SQL_14, _CATALOG_SQL_OLD, _TYPE_BY_NAME_SQL))
+_INTERNAL_QUERIES = frozenset((_CATALOG_SQL_14, _CATALOG_SQL_OLD, _TYPE_BY_NAME_SQL, _LAYOUT_SQL))
+
+
+def _int_text(value: Any) -> str:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"expected int, got {type(value).__name__}")
+    return str(operator.index(value))
+
+
+def _float_text(value: Any) -> str:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"expected float, got {type(value).__name__}")
+    return repr(float(value))
+
+
+def _numeric_text(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = decimal.Decimal(value)
+    if not isinstance(value, decimal.Decimal):
+        raise TypeError(f"expected Decimal, int or float, got {type(value).__name__}")
+    return str(value)
+
+
+def _bool_text(value: Any) -> str:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected bool, got {type(value).__name__}")
+    return "t" if value else "f"
+
+
+def _uuid_text(value: Any) -> str:
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
+
+
+def _bytea_parse(text: str) -> bytes:
+    if not text.startswith("\\x"):
+        raise ValueError(f"expected bytea in hex format (bytea_output = 'hex'), got {text[:20]!r}")
+    return bytes.fromhex(text[2:])
+
+
+def _bytea_text(value: Any) -> str:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes, got {type(value).__name__}")
+    return "\\x" + bytes(value).hex()
+
+
+# set_builtin_type_codec(format='text') with a codec whose text form is not
+# plain text: (parse the server's output, format a value as its input).
+_TEXT_PARSERS: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {
+    **dict.fromkeys(("int2", "int4", "int8", "oid", "xid", "cid", "xid8"), (int, _int_text)),
+    "float4": (float, _float_text),
+    "float8": (float, _float_text),
+    "numeric": (decimal.Decimal, _numeric_text),
+    "bool": (lambda text: text == "t", _bool_text),
+    "uuid": (uuid.UUID, _uuid_text),
+    "bytea": (_bytea_parse, _bytea_text),
+}
 
 # Names asyncpg's set_builtin_type_codec() accepts besides typnames.
 _SQL_NAMES = {
@@ -264,8 +354,17 @@ class ConnectionTypes:
         self.catalog = catalog if catalog is not None else TypeCatalog()
         self.multiranges = True
         self._overrides: dict[int, _Override] = {}
+        # date/timestamp/timestamptz codecs with another infinity mapping.
+        self._datetime: dict[int, Codec] = {}
+        self.datetime_mapping = DateTimeMapping()
         self._codecs: dict[int, Codec] = {}
         self._generation = self.catalog.generation
+        # Builtin types decoded by codecs of this connection's own: those the
+        # user replaced and everything built on them, and records.
+        self._plain = _PLAIN_BUILTIN
+        # Types met in anonymous records before the catalog had them.
+        self._record_misses: set[int] = set()
+        self._record_miss_raised = False
 
     def use_catalog(self, catalog: TypeCatalog) -> None:
         """Share `catalog` (a pool's) from now on."""
@@ -278,21 +377,130 @@ class ConnectionTypes:
     async def resolve(
         self, engine: QueryEngine, state: StatementState, timeout: float | None
     ) -> None:
-        """Give `state` codecs for every type it uses, reading the catalog if needed."""
+        """Give `state` codecs for every type it uses, reading the catalog if needed.
+
+        Composite types read before this statement are checked against the
+        catalog (one query): a renamed attribute must not decode under its old name.
+        """
         if state.query in _INTERNAL_QUERIES:
             return
         params = state.param_oids
         columns = [oid for _, oid in state.columns]
-        overrides = self._overrides
-        if not overrides and all(oid in _BUILTIN for oid in (*params, *columns)):
+        plain = self._plain
+        if self._record_misses:
+            misses = sorted(self._record_misses)
+            self._record_misses.clear()
+            await self.catalog.load(engine, misses, timeout, multiranges=self.multiranges)
+        elif all(oid in plain for oid in (*params, *columns)):
             return  # the compiled core already chose the builtin codecs
+        known_before = self.catalog.infos
+        await self._load(engine, (*params, *columns), timeout)
+        stale = [c for c in self._composites_in((*params, *columns)) if c in known_before]
+        if stale and await self._layouts_changed(engine, stale, timeout):
+            self.outdated()
+            await self._load(engine, (*params, *columns), timeout)
+        state.param_codecs = [self.codec(oid) for oid in params]
+        state.column_codecs = [self.codec(oid) for oid in columns]
+
+    async def _load(self, engine: QueryEngine, oids: Iterable[int], timeout: float | None) -> None:
         infos = self.catalog.infos
-        missing = [oid for oid in (*params, *columns) if oid not in _BUILTIN and oid not in infos]
+        missing = [oid for oid in oids if oid not in _BUILTIN and oid not in infos]
         missing.extend(self._override_dependencies(infos))
         if missing:
             await self.catalog.load(engine, missing, timeout, multiranges=self.multiranges)
-        state.param_codecs = [self.codec(oid) for oid in params]
-        state.column_codecs = [self.codec(oid) for oid in columns]
+
+    # -- composite layouts -------------------------------------------------------------
+
+    def layout_check_needed(self, state: StatementState) -> bool:
+        """Whether `state` sends or receives composite types read from the catalog.
+
+        Cheap (no I/O): the engine can ask it before running a cached statement.
+        """
+        if all(oid in self._plain for oid in state.param_oids) and all(
+            oid in self._plain for _, oid in state.columns
+        ):
+            return False
+        return bool(self._composites_in((*state.param_oids, *(o for _, o in state.columns))))
+
+    async def verify_layouts(
+        self, engine: QueryEngine, state: StatementState, timeout: float | None
+    ) -> bool:
+        """Compare the composite types `state` uses with the catalog now (one query).
+
+        If one changed (a renamed attribute, which its binary values cannot
+        show), the types are read again and `state` gets new codecs; returns
+        whether that happened.
+        """
+        oids = (*state.param_oids, *(o for _, o in state.columns))
+        composites = self._composites_in(oids)
+        if not composites or not await self._layouts_changed(engine, composites, timeout):
+            return False
+        self.outdated()
+        await self._load(engine, oids, timeout)
+        state.param_codecs = [self.codec(oid) for oid in state.param_oids]
+        state.column_codecs = [self.codec(oid) for _, oid in state.columns]
+        return True
+
+    async def _layouts_changed(
+        self, engine: QueryEngine, composites: list[int], timeout: float | None
+    ) -> bool:
+        op = await engine.execute(
+            _LAYOUT_SQL, (sorted(composites),), record_class=Record, timeout=timeout
+        )
+        infos = self.catalog.infos
+        now = {row[0]: (tuple(row[1]), tuple(row[2])) for row in op.rows}
+        for oid in composites:
+            info = infos.get(oid)
+            if info is None:
+                continue  # dropped from the catalog meanwhile: read afresh anyway
+            if now.get(oid) != (info.attr_names, info.attr_oids):
+                return True
+        return False
+
+    def _composites_in(self, oids: Iterable[int]) -> list[int]:
+        """Composite types read from the catalog that values of `oids` can contain."""
+        infos = self.catalog.infos
+        found: list[int] = []
+        seen: set[int] = set()
+        todo = [oid for oid in oids if oid not in _BUILTIN]
+        while todo:
+            oid = todo.pop()
+            if oid in seen:
+                continue
+            seen.add(oid)
+            info = infos.get(oid)
+            if info is None:
+                continue
+            if info.typtype == "c":
+                found.append(oid)
+                todo.extend(info.attr_oids)
+            todo.extend(
+                dep
+                for dep in (info.elem, info.base, info.range_subtype, info.multirange_range)
+                if dep and dep not in _BUILTIN
+            )
+        return found
+
+    # -- anonymous records ----------------------------------------------------------------
+
+    def _record_field(self, oid: int) -> Codec:
+        """The binary codec for a field of an anonymous record (called while decoding)."""
+        if oid in _BUILTIN or oid in self.catalog.infos:
+            codec = self.codec(oid)
+            if codec.format != 1:
+                what = f"type {codec.name} (oid {oid})" if codec.name else f"type oid {oid}"
+                raise ValueError(
+                    f"a field of a record has {what}, which pgjet cannot decode in "
+                    "binary; cast that field to text in the query"
+                )
+            return codec
+        self._record_misses.add(oid)
+        self._record_miss_raised = True
+        raise RecordFieldTypeUnknown(
+            f"a field of a record has type oid {oid}, which was not read from the catalog yet",
+            oid,
+            "",
+        )
 
     def _override_dependencies(self, infos: dict[int, TypeInfo]) -> list[int]:
         # Tuple-format codecs of composites are built from their catalog rows.
@@ -309,6 +517,11 @@ class ConnectionTypes:
 
     def outdated(self, generation: int | None = None) -> None:
         """A value did not match its codec's layout: drop what was read, once."""
+        if self._record_miss_raised:
+            # Not a stale layout: a type the catalog has not been asked about
+            # yet; resolve() reads it and keeps everything else.
+            self._record_miss_raised = False
+            return
         if generation is None:
             generation = self._generation
         if generation == self.catalog.generation:
@@ -342,11 +555,9 @@ class ConnectionTypes:
             return self._build_override(oid, override)
         builtin = _BUILTIN.get(oid)
         if builtin is not None:
-            name, _typtype, category, elem, _delim = builtin
-            if category == "A" and elem in self._overrides:
-                element = self._sub(elem, depth)
-                return _codecs.make_array_codec(oid, name, element, _BUILTIN[elem][4])
-            return _codecs.get_codec(oid)
+            if oid in self._plain:
+                return _codecs.get_codec(oid)
+            return self._build_own_builtin(oid, builtin[0], depth)
         info = self.catalog.infos.get(oid)
         if info is None or not info.typtype:
             return _codecs.make_fallback_codec(oid, info.name if info else "")
@@ -372,6 +583,35 @@ class ConnectionTypes:
         if extension is not None:
             return extension(oid, name)
         return _codecs.make_fallback_codec(oid, name)
+
+    def _build_own_builtin(self, oid: int, name: str, depth: int) -> Codec:
+        """A builtin type's codec for this connection: replaced, or built on replaced ones."""
+        replaced = self._datetime.get(oid)
+        if replaced is not None:
+            return replaced
+        if oid == _RECORD_OID:
+            return _codecs.make_record_codec(oid, name, self._record_field)
+        elem = _ARRAY_ELEMENTS.get(oid)
+        if elem is not None:
+            element = self._sub(elem, depth)
+            return _codecs.make_array_codec(oid, name, element, _BUILTIN[elem][4])
+        subtype = RANGE_SUBTYPES.get(oid)
+        if subtype is not None:
+            return _codecs.make_range_codec(oid, name, self._sub(subtype, depth))
+        range_oid = MULTIRANGE_RANGES.get(oid)
+        if range_oid is not None:
+            return _codecs.make_multirange_codec(oid, name, self._sub(range_oid, depth))
+        return _codecs.get_codec(oid)
+
+    def _replaced_changed(self) -> None:
+        """Overrides or the datetime mapping changed: recompute which builtins are ours."""
+        replaced = set(self._overrides) | set(self._datetime)
+        own: set[int] = set()
+        for oid in _BUILTIN:
+            if _depends_on(oid, replaced):
+                own.add(oid)
+        self._plain = _PLAIN_BUILTIN - own
+        self._codecs = {}
 
     def _sub(self, oid: int, depth: int) -> Codec:
         codec = self._codecs.get(oid)
@@ -496,17 +736,17 @@ class ConnectionTypes:
         builtin = _builtin_by_name(oid, typename, codec_name)
         if format is not None and format not in ("text", "binary"):
             raise errors.InterfaceError(f"format must be 'text' or 'binary', got {format!r}")
-        if format == "text" and builtin.format == 1 and builtin.oid not in _TEXT_LIKE:
-            raise errors.UnsupportedClientFeatureError(
-                f"the {codec_name!r} codec exchanges values in binary only; "
-                "use format='binary' or None"
-            )
+        if format == "text":
+            if oid not in _BUILTIN:
+                await self.catalog.load(engine, (oid,), None, multiranges=self.multiranges)
+            self._set(oid, _text_override(oid, typename, codec_name, builtin))
+            return
         self._set(oid, _Override(typename, format or "binary", builtin=builtin))
 
     async def reset_type_codec(self, engine: QueryEngine, typename: str, schema: str) -> None:
         oid, *_ = await self._lookup(engine, typename, schema)
         self._overrides.pop(oid, None)
-        self._codecs = {}
+        self._replaced_changed()
 
     def set_json_codecs(
         self, loads: Callable[[Any], Any] | None, dumps: Callable[[Any], Any] | None
@@ -521,7 +761,28 @@ class ConnectionTypes:
 
     def _set(self, oid: int, override: _Override) -> None:
         self._overrides[oid] = override
-        self._codecs = {}
+        self._replaced_changed()
+
+    # -- ±infinity and out-of-range dates -------------------------------------------------
+
+    def set_datetime_mapping(self, mapping: DateTimeMapping) -> None:
+        """How date, timestamp and timestamptz map ±infinity and years outside 1..9999.
+
+        Applies to their arrays, ranges and multiranges, and to records and
+        composites holding them. The connection's cached statements must be
+        dropped by the caller (their codecs were chosen before).
+        """
+        if not isinstance(mapping, DateTimeMapping):
+            raise TypeError(f"expected a pgjet.types.DateTimeMapping, got {type(mapping).__name__}")
+        self.datetime_mapping = mapping
+        self._datetime = {}
+        if not mapping.is_default:
+            kind = "sentinels" if isinstance(mapping.infinity, tuple) else str(mapping.infinity)
+            neg, pos = mapping.infinity if isinstance(mapping.infinity, tuple) else (None, None)
+            clamp = mapping.out_of_range == "infinity"
+            for oid in (_DATE_OID, _TIMESTAMP_OID, _TIMESTAMPTZ_OID):
+                self._datetime[oid] = _codecs.make_datetime_codec(oid, kind, neg, pos, clamp)
+        self._replaced_changed()
 
     async def _lookup(
         self, engine: QueryEngine, typename: str, schema: str
@@ -533,6 +794,27 @@ class ConnectionTypes:
             raise ValueError(f"unknown type: {schema}.{typename}")
         row = op.rows[0]
         return row[0], row[1], row[2], row[3]
+
+
+_DATE_OID = 1082
+_TIMESTAMP_OID = 1114
+_TIMESTAMPTZ_OID = 1184
+
+
+def _depends_on(oid: int, replaced: set[int]) -> bool:
+    """Whether the builtin type `oid` is, or is built on, a type in `replaced`."""
+    for _ in range(4):  # array of multirange of range of subtype: the deepest nesting
+        if oid in replaced:
+            return True
+        elem = _ARRAY_ELEMENTS.get(oid)
+        if elem is not None:
+            oid = elem
+            continue
+        nxt = RANGE_SUBTYPES.get(oid) or MULTIRANGE_RANGES.get(oid)
+        if nxt is None:
+            return False
+        oid = nxt
+    return oid in replaced
 
 
 def _describe_any(infos: dict[int, TypeInfo], oid: int) -> tuple[str, str, str] | None:
@@ -555,6 +837,28 @@ def _describe_any(infos: dict[int, TypeInfo], oid: int) -> tuple[str, str, str] 
 
 
 _KINDS = {"c": "composite", "r": "range", "m": "multirange"}
+
+
+def _text_override(oid: int, typename: str, codec_name: str, builtin: Codec) -> _Override:
+    """Values of `oid` exchanged in text format, read as `builtin` reads its text."""
+    if builtin.oid in _TEXT_LIKE or builtin.oid == _JSONB_OID or builtin.format != 1:
+        # The codec's text form is the str itself.
+        return _Override(typename, "text", _text_only, _identity)
+    parsers = _TEXT_PARSERS.get(_BUILTIN.get(builtin.oid, ("",))[0])
+    if parsers is None:
+        supported = ", ".join(sorted(_TEXT_PARSERS))
+        raise errors.InterfaceError(
+            f"cannot alias {typename} to {codec_name}: there is no text codec for "
+            f"{codec_name} (text codecs: the text types, json, jsonb, xml and {supported})"
+        )
+    parse, fmt = parsers
+    return _Override(typename, "text", fmt, parse)
+
+
+def _text_only(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected str, got {type(value).__name__}")
+    return value
 
 
 def _builtin_by_name(oid: int, typename: str, codec_name: str) -> Codec:

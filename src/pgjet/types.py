@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -36,10 +37,14 @@ if TYPE_CHECKING:
     from pgjet.prepared import Attribute, Type
 
 __all__ = [
+    "INFINITY",
+    "NEG_INFINITY",
     "Attribute",
     "BitString",
     "Box",
     "Circle",
+    "DateTimeMapping",
+    "InfinitySentinel",
     "Line",
     "LineSegment",
     "Path",
@@ -488,3 +493,90 @@ class Circle(tuple[Point, float]):
     @property
     def radius(self) -> float:
         return self[1]
+
+
+# -- ±infinity dates and timestamps -------------------------------------------------------
+
+
+class InfinitySentinel:
+    """A marker for PostgreSQL's 'infinity' or '-infinity' date/timestamp."""
+
+    __slots__ = ("_positive",)
+
+    def __init__(self, positive: bool) -> None:
+        self._positive = positive
+
+    @property
+    def positive(self) -> bool:
+        return self._positive
+
+    def __repr__(self) -> str:
+        return "pgjet.types.INFINITY" if self._positive else "pgjet.types.NEG_INFINITY"
+
+    def __reduce__(self) -> str:
+        return "INFINITY" if self._positive else "NEG_INFINITY"
+
+
+INFINITY = InfinitySentinel(True)
+NEG_INFINITY = InfinitySentinel(False)
+
+_INFINITY_CHOICES = ("asyncpg", "raise")
+_OUT_OF_RANGE_CHOICES = ("raise", "infinity")
+
+
+@dataclass(frozen=True)
+class DateTimeMapping:
+    """How date, timestamp and timestamptz values Python cannot hold are mapped.
+
+    ``infinity``:
+
+    - ``'asyncpg'`` (the default): ``'infinity'`` decodes to ``date.max`` /
+      ``datetime.max``, ``'-infinity'`` to ``date.min`` / ``datetime.min`` (naive,
+      for timestamptz too), and those values encode back to ±infinity;
+    - ``'raise'``: decoding ±infinity raises ``ValueError``; ``date.max`` and
+      ``datetime.max`` are ordinary values (9999-12-31...);
+    - a pair ``(negative, positive)`` of objects, e.g. ``(NEG_INFINITY,
+      INFINITY)``: decoding returns them, encoding them sends ±infinity, and
+      ``date.max`` is an ordinary value.
+
+    ``out_of_range`` (years before 1 or after 9999, e.g. ``'5874897-12-31'`` or
+    ``'4713-01-01 BC'``): ``'raise'`` (the default) raises ``ValueError`` naming
+    the value; ``'infinity'`` decodes them as ±infinity would (lossy: they do
+    not come back as the same value).
+    """
+
+    infinity: str | tuple[Any, Any] = "asyncpg"
+    out_of_range: str = "raise"
+
+    def __post_init__(self) -> None:
+        inf = self.infinity
+        if isinstance(inf, tuple):
+            if len(inf) != 2:
+                raise ValueError(
+                    f"infinity takes a pair (negative, positive), got {len(inf)} values"
+                )
+            if inf[0] is None or inf[1] is None:
+                raise ValueError("infinity sentinels cannot be None (None is SQL NULL)")
+            if inf[0] is inf[1] or _same(inf[0], inf[1]):
+                raise ValueError(f"the two infinity sentinels must differ, got {inf!r}")
+        elif not isinstance(inf, str) or inf not in _INFINITY_CHOICES:
+            raise ValueError(
+                f"infinity must be 'asyncpg', 'raise' or a pair (negative, positive), got {inf!r}"
+            )
+        if self.out_of_range not in _OUT_OF_RANGE_CHOICES:
+            raise ValueError(
+                f"out_of_range must be 'raise' or 'infinity', got {self.out_of_range!r}"
+            )
+        if self.out_of_range == "infinity" and inf == "raise":
+            raise ValueError("out_of_range='infinity' needs an infinity mapping other than 'raise'")
+
+    @property
+    def is_default(self) -> bool:
+        return self.infinity == "asyncpg" and self.out_of_range == "raise"
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False

@@ -26,6 +26,15 @@ class OutdatedTypeError(Exception):
         self.type_name = type_name
 
 
+class RecordFieldTypeUnknown(OutdatedTypeError):
+    """An anonymous record holds a value of a type not read from the catalog yet.
+
+    The binary value names the type only by oid, and only the data shows it:
+    the engine's OutdatedTypeError handling reads it (with every other type the
+    value holds) before the statement runs again.
+    """
+
+
 @cython.final
 cdef class CompositeCodec(Codec):
     """A named composite type: pgjet.Record (or a tuple) <-> its binary form.
@@ -441,4 +450,32 @@ def make_user_codec(uint32_t oid, str name, Codec inner, encoder, decoder):
     codec.inner = inner
     codec.encoder = encoder
     codec.decoder = decoder
+    return codec
+
+
+def make_record_codec(uint32_t oid, str name, lookup):
+    """Anonymous records whose field codecs come from ``lookup(oid) -> Codec``."""
+    cdef RecordCodec codec = <RecordCodec>_make(RecordCodec, oid, name, 1)
+    codec.lookup = lookup
+    return codec
+
+
+def make_datetime_codec(uint32_t oid, str infinity, object neg_inf, object pos_inf,
+                        bint clamp):
+    """date/timestamp/timestamptz with another infinity mapping (see EdgeAwareCodec).
+
+    ``infinity``: 'asyncpg', 'raise' or 'sentinels' (then ``neg_inf``/``pos_inf``).
+    """
+    cdef dict classes = {DATEOID: DateCodec, TIMESTAMPOID: TimestampCodec,
+                         TIMESTAMPTZOID: TimestamptzCodec}
+    cdef dict modes = {"asyncpg": INF_ASYNCPG, "raise": INF_RAISE, "sentinels": INF_SENTINELS}
+    if oid not in classes:
+        raise ValueError(f"type oid {oid} is not date, timestamp or timestamptz")
+    if infinity not in modes:
+        raise ValueError(f"infinity must be 'asyncpg', 'raise' or 'sentinels', got {infinity!r}")
+    cdef EdgeAwareCodec codec = <EdgeAwareCodec>_make(classes[oid], oid, _NAMES[oid], 1)
+    codec.inf_mode = modes[infinity]
+    codec.neg_inf = neg_inf
+    codec.pos_inf = pos_inf
+    codec.clamp = clamp
     return codec

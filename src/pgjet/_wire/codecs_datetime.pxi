@@ -74,17 +74,40 @@ cdef void _civil_from_days(int64_t days, int* year, int* month, int* day) noexce
     day[0] = <int>d
 
 
-cdef str _year_of(int64_t days):
+cdef str _pg_date_text(int64_t days):
+    """A day as PostgreSQL prints it (ISO, with ' BC' before year 1)."""
     cdef int y, m, d
     _civil_from_days(days, &y, &m, &d)
-    return f"{1 - y} BC" if y <= 0 else str(y)
+    if y <= 0:
+        return f"{1 - y:04d}-{m:02d}-{d:02d} BC"
+    return f"{y:04d}-{m:02d}-{d:02d}"
+
+
+cdef str _pg_timestamp_text(int64_t ts, bint utc):
+    cdef int64_t days = _floor_div(ts, USECS_PER_DAY)
+    cdef int64_t usecs = ts - days * USECS_PER_DAY
+    cdef int64_t secs = usecs // USECS_PER_SEC
+    text = _pg_date_text(days)
+    era = ""
+    if text.endswith(" BC"):
+        text, era = text[:len(text) - 3], " BC"
+    clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+    if usecs % USECS_PER_SEC:
+        clock += f".{usecs % USECS_PER_SEC:06d}".rstrip("0")
+    return f"{text} {clock}{'+00' if utc else ''}{era}"
+
+
+cdef object _out_of_range(str typname, str text):
+    return ValueError(
+        f"{typname} value '{text}' is outside the range of Python's datetime (years 1 to "
+        "9999); select it as text, or map such values with "
+        "Connection.set_infinity_mapping(out_of_range='infinity')")
 
 
 cdef object _date_from_days(int64_t days, str typname):
     cdef int y, m, d
     if days < MIN_PY_DAYS or days > MAX_PY_DAYS:
-        raise ValueError(f"{typname} value in year {_year_of(days)} is outside "
-                         f"the range of Python's datetime (years 1 to 9999)")
+        raise _out_of_range(typname, _pg_date_text(days))
     _civil_from_days(days, &y, &m, &d)
     return date_new(y, m, d)
 
@@ -95,8 +118,7 @@ cdef object _datetime_from_ts(int64_t ts, object tz, str typname):
     cdef int64_t secs = usecs // USECS_PER_SEC
     cdef int y, m, d
     if days < MIN_PY_DAYS or days > MAX_PY_DAYS:
-        raise ValueError(f"{typname} value in year {_year_of(days)} is outside "
-                         f"the range of Python's datetime (years 1 to 9999)")
+        raise _out_of_range(typname, _pg_timestamp_text(ts, tz is not None))
     _civil_from_days(days, &y, &m, &d)
     return datetime_new(y, m, d, <int>(secs // 3600), <int>(secs // 60 % 60), <int>(secs % 60),
                         <int>(usecs % USECS_PER_SEC), tz)
@@ -130,25 +152,82 @@ cdef int64_t _offset_usecs(object offset) noexcept:
             + PyDateTime_DELTA_GET_MICROSECONDS(offset))
 
 
+cdef enum:
+    # How ±infinity dates/timestamps map to Python (Connection.set_infinity_mapping).
+    INF_ASYNCPG = 0      # date.max/min, datetime.max/min (naive), both ways: the default
+    INF_RAISE = 1        # decoding infinity raises; date.max is just 9999-12-31
+    INF_SENTINELS = 2    # the user's two objects, both ways
+
+
+cdef class EdgeAwareCodec(Codec):
+    """date, timestamp, timestamptz: the part of their mapping a connection can choose.
+
+    The builtin instances keep asyncpg's mapping; set_infinity_mapping() builds
+    other instances for one connection. Only the infinity and out-of-range
+    paths look at these fields, so the common path costs the same.
+    """
+
+    cdef int inf_mode
+    cdef object neg_inf
+    cdef object pos_inf
+    cdef bint clamp             # values outside years 1..9999 decode as ±infinity
+
+    cdef object _infinity(self, bint positive, object asyncpg_neg, object asyncpg_pos):
+        if self.inf_mode == INF_SENTINELS:
+            return self.pos_inf if positive else self.neg_inf
+        if self.inf_mode == INF_ASYNCPG:
+            return asyncpg_pos if positive else asyncpg_neg
+        raise ValueError(
+            f"{self.name} value '{'' if positive else '-'}infinity' has no Python value on "
+            "this connection (its infinity mapping is 'raise'); select it as text or "
+            "choose another mapping with Connection.set_infinity_mapping()")
+
+    cdef int _sentinel_side(self, object value) noexcept:
+        """1 or -1 when `value` is the connection's +/- infinity sentinel, else 0."""
+        pos = self.pos_inf
+        neg = self.neg_inf
+        if value is pos:
+            return 1
+        if value is neg:
+            return -1
+        # Equal objects of the sentinel's own type count too (float('inf'), dates);
+        # comparing only same-typed objects keeps user __eq__ surprises out.
+        try:
+            if type(value) is type(pos) and value == pos:
+                return 1
+            if type(value) is type(neg) and value == neg:
+                return -1
+        except Exception:
+            return 0
+        return 0
+
+
 @cython.final
-cdef class DateCodec(Codec):
+cdef class DateCodec(EdgeAwareCodec):
     cdef object decode(self, const char* data, Py_ssize_t length):
         _expect_length("date", length, 4)
         cdef int32_t days = unpack_int32(data)
-        if days == INT32_MAX:
-            return _DATE_MAX
-        if days == INT32_MIN:
-            return _DATE_MIN
+        if days == INT32_MAX or days == INT32_MIN:
+            return self._infinity(days == INT32_MAX, _DATE_MIN, _DATE_MAX)
+        if self.clamp and (days < MIN_PY_DAYS or days > MAX_PY_DAYS):
+            return self._infinity(days > MAX_PY_DAYS, _DATE_MIN, _DATE_MAX)
         return _date_from_days(days, "date")
 
     cdef int encode(self, WriteBuffer buf, object value) except -1:
+        cdef int side
+        if self.inf_mode == INF_SENTINELS:
+            side = self._sentinel_side(value)
+            if side != 0:
+                pack_int32(buf.extend(4), INT32_MAX if side > 0 else INT32_MIN)
+                return 0
         if not PyDate_Check(value):
             raise TypeError(f"expected datetime.date for date, got {_type_name(value)}")
         cdef int64_t days = _date_days(value)   # a datetime's time of day is dropped
-        if days == MAX_PY_DAYS:
-            days = INT32_MAX
-        elif days == MIN_PY_DAYS:
-            days = INT32_MIN
+        if self.inf_mode == INF_ASYNCPG:
+            if days == MAX_PY_DAYS:
+                days = INT32_MAX
+            elif days == MIN_PY_DAYS:
+                days = INT32_MIN
         pack_int32(buf.extend(4), <int32_t>days)
         return 0
 
@@ -220,28 +299,44 @@ cdef class TimetzCodec(Codec):
         return 0
 
 
-cdef object _decode_timestamp(const char* data, Py_ssize_t length, object tz, str typname):
-    _expect_length(typname, length, 8)
+cdef object _decode_timestamp(EdgeAwareCodec codec, const char* data, Py_ssize_t length,
+                              object tz):
+    _expect_length(codec.name, length, 8)
     cdef int64_t ts = unpack_int64(data)
-    if ts == INT64_MAX:
-        return _DATETIME_MAX
-    if ts == INT64_MIN:
-        return _DATETIME_MIN
-    return _datetime_from_ts(ts, tz, typname)
+    if ts == INT64_MAX or ts == INT64_MIN:
+        return codec._infinity(ts == INT64_MAX, _DATETIME_MIN, _DATETIME_MAX)
+    if codec.clamp and (ts < TS_PY_MIN or ts > TS_PY_MAX):
+        return codec._infinity(ts > TS_PY_MAX, _DATETIME_MIN, _DATETIME_MAX)
+    return _datetime_from_ts(ts, tz, codec.name)
+
+
+cdef inline bint _write_sentinel(EdgeAwareCodec codec, WriteBuffer buf, object value) except -1:
+    cdef int side
+    if codec.inf_mode != INF_SENTINELS:
+        return False
+    side = codec._sentinel_side(value)
+    if side == 0:
+        return False
+    pack_int64(buf.extend(8), INT64_MAX if side > 0 else INT64_MIN)
+    return True
 
 
 @cython.final
-cdef class TimestampCodec(Codec):
+cdef class TimestampCodec(EdgeAwareCodec):
     cdef object decode(self, const char* data, Py_ssize_t length):
-        return _decode_timestamp(data, length, None, "timestamp")
+        return _decode_timestamp(self, data, length, None)
 
     cdef int encode(self, WriteBuffer buf, object value) except -1:
         cdef int64_t ts
+        if _write_sentinel(self, buf, value):
+            return 0
         if PyDateTime_Check(value):
             if datetime_tzinfo(value) is not None and value.utcoffset() is not None:
                 raise TypeError("timestamp (without time zone) needs a naive datetime, got "
                                 f"an aware one: {value!r} (use timestamptz, or drop tzinfo)")
-            ts = _infinity_marker(_datetime_ts(value))
+            ts = _datetime_ts(value)
+            if self.inf_mode == INF_ASYNCPG:
+                ts = _infinity_marker(ts)
         elif PyDate_Check(value):
             ts = _date_days(value) * USECS_PER_DAY
         else:
@@ -251,23 +346,28 @@ cdef class TimestampCodec(Codec):
 
 
 @cython.final
-cdef class TimestamptzCodec(Codec):
+cdef class TimestamptzCodec(EdgeAwareCodec):
     cdef object decode(self, const char* data, Py_ssize_t length):
-        return _decode_timestamp(data, length, _UTC, "timestamptz")
+        return _decode_timestamp(self, data, length, _UTC)
 
     cdef int encode(self, WriteBuffer buf, object value) except -1:
         cdef int64_t ts
+        cdef bint markers = self.inf_mode == INF_ASYNCPG
+        if _write_sentinel(self, buf, value):
+            return 0
         if PyDateTime_Check(value):
             offset = value.utcoffset() if datetime_tzinfo(value) is not None else None
             if offset is None:
                 ts = _datetime_ts(value)
-                if ts == TS_PY_MAX or ts == TS_PY_MIN:
+                if markers and (ts == TS_PY_MAX or ts == TS_PY_MIN):
                     pack_int64(buf.extend(8), _infinity_marker(ts))
                     return 0
                 # Naive: the client's local time, as asyncpg (and datetime.astimezone).
                 value = value.astimezone(_UTC)
                 offset = value.utcoffset()
-            ts = _infinity_marker(_datetime_ts(value) - _offset_usecs(offset))
+            ts = _datetime_ts(value) - _offset_usecs(offset)
+            if markers:
+                ts = _infinity_marker(ts)
         elif PyDate_Check(value):
             local = _datetime(PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value),
                               PyDateTime_GET_DAY(value)).astimezone(_UTC)

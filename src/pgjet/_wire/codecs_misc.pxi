@@ -181,7 +181,65 @@ cdef class RecordCodec(Codec):
     there is no encoder.
     """
 
+    # A connection's record codec finds field codecs through its types (custom
+    # types, overrides): ``lookup(oid)`` returns a binary Codec or raises. None:
+    # builtin types only.
+    cdef object lookup
+
     cdef object decode(self, const char* data, Py_ssize_t length):
+        if self.lookup is None:
+            return self._decode(data, length)
+        try:
+            return self._decode(data, length)
+        except RecordFieldTypeUnknown:
+            # Ask about every field type of this value (nested records and
+            # arrays of them too), so that one catalog query reads them all.
+            try:
+                self._scan(data, length, 0)
+            except Exception:
+                pass   # the original error says what matters
+            raise
+
+    cdef int _scan(self, const char* data, Py_ssize_t length, int depth) except -1:
+        cdef int32_t n, i, size, ndim, d, n_el
+        cdef uint32_t oid
+        cdef Py_ssize_t pos = 4, count, k
+        if depth > 16 or length < 4:
+            return 0
+        n = unpack_int32(data)
+        for i in range(n):
+            if length - pos < 8:
+                return 0
+            oid = <uint32_t>unpack_int32(data + pos)
+            size = unpack_int32(data + pos + 4)
+            pos += 8
+            try:
+                self.lookup(oid)
+            except Exception:
+                pass    # recorded as missing by the lookup
+            if size < 0 or size > length - pos:
+                continue
+            if oid == RECORDOID:
+                self._scan(data + pos, size, depth + 1)
+            elif oid == _RECORDOID and size >= 12:
+                # An array of records: its header, then each element.
+                ndim = unpack_int32(data + pos)
+                if 0 < ndim <= 6 and size >= 12 + 8 * ndim:
+                    count = 1
+                    for d in range(ndim):
+                        count *= unpack_int32(data + pos + 12 + 8 * d)
+                    k = pos + 12 + 8 * ndim
+                    while count > 0 and pos + size - k >= 4:
+                        count -= 1
+                        n_el = unpack_int32(data + k)
+                        k += 4
+                        if n_el >= 0 and n_el <= pos + size - k:
+                            self._scan(data + k, n_el, depth + 1)
+                            k += n_el
+            pos += size
+        return 0
+
+    cdef object _decode(self, const char* data, Py_ssize_t length):
         if length < 4:
             raise _malformed("record", f"needs at least 4 bytes, got {length}")
         cdef int32_t n = unpack_int32(data)
@@ -202,6 +260,10 @@ cdef class RecordCodec(Codec):
             if size < 0 or size > length - pos:
                 raise _malformed("record", f"field {i + 1} length {size} with "
                                            f"{length - pos} bytes left")
+            if self.lookup is not None:
+                fields[i] = (<Codec>self.lookup(oid)).decode(data + pos, size)
+                pos += size
+                continue
             codec = _CODECS.get(oid)
             if codec is None or (<Codec>codec).format != 1:
                 name = _NAMES.get(oid)
