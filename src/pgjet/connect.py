@@ -18,6 +18,7 @@ from pgjet import errors, tls
 from pgjet._engine import STATEMENT_MODES
 from pgjet.connection import Connection
 from pgjet.record import Record, record_class_error
+from pgjet.rows import RowShape, row_factory_error
 from pgjet.startup import AttemptResult, AttemptSpec, TLSUse, attempt
 
 # Sent in every StartupMessage unless the user overrides them: the driver
@@ -57,6 +58,7 @@ async def connect(
     json_loads: Callable[[str], Any] | None = None,
     json_dumps: Callable[[Any], str | bytes] | None = None,
     prepared_statements: str = "auto",
+    row_factory: RowShape | None = None,
 ) -> Connection:
     """Open a connection, as ``asyncpg.connect`` does.
 
@@ -70,7 +72,8 @@ async def connect(
     ``prepared_statements`` is ``"auto"`` (named server-side statements,
     unless a pooler is detected), ``"named"`` or ``"unnamed"`` (one round
     trip per query, safe behind PgBouncer in transaction mode); see
-    docs/pgbouncer.md.
+    docs/pgbouncer.md. ``row_factory`` (see :mod:`pgjet.rows`) makes rows
+    dicts, tuples, namedtuples or instances of a class instead of Records.
     """
     if loop is not None and loop is not asyncio.get_running_loop():
         raise errors.InterfaceError("connect(loop=...) must be the running event loop")
@@ -90,6 +93,8 @@ async def connect(
             f"not {prepared_statements!r}"
         )
     problem = record_class_error(record_class)
+    if problem is None and row_factory is not None:
+        problem = row_factory_error(row_factory)
     if problem is not None:
         raise errors.InterfaceError(problem)
     params = dsn_module.parse_connect_args(
@@ -128,6 +133,7 @@ async def connect(
         json_loads=json_loads,
         json_dumps=json_dumps,
         prepared_statements=prepared_statements,
+        row_factory=row_factory,
     )
 
 

@@ -37,8 +37,10 @@ from pgjet.listen import ListenerCallback, Notification, NotificationHub
 from pgjet.pipeline import Pipeline
 from pgjet.prepared import PreparedStatement
 from pgjet.record import Record, record_class_error
+from pgjet.rows import RowShape, row_factory_error
 from pgjet.statements import StatementCache
 from pgjet.transaction import Transaction
+from pgjet.types import DateTimeMapping
 
 LogListener = Callable[["Connection", errors.PostgresMessage], Any]
 TerminationListener = Callable[["Connection"], Any]
@@ -124,6 +126,7 @@ class Connection:
         json_loads: Callable[[str], Any] | None = None,
         json_dumps: Callable[[Any], str | bytes] | None = None,
         prepared_statements: str = "auto",
+        row_factory: RowShape | None = None,
     ) -> None:
         if statement_cache_size == 0 and prepared_statements == "auto":
             # asyncpg's advice behind PgBouncer: no named statements. Unnamed
@@ -138,6 +141,8 @@ class Connection:
         self._user = user
         self._params = params
         self._record_class = record_class
+        # What fetch() & co. return by default: Records of record_class, or a row factory's.
+        self._row_shape: Any = record_class if row_factory is None else row_factory
         self._stmt_cache = StatementCache(
             statement_cache_size, max_cached_statement_lifetime, max_cacheable_statement_size
         )
@@ -184,7 +189,7 @@ class Connection:
             op = await self._engine.simple_query(query, timeout)
             return op.status or ""
         eop = await self._engine.execute(
-            query, args, record_class=self._record_class, timeout=timeout, discard_rows=True
+            query, args, record_class=self._row_shape, timeout=timeout, discard_rows=True
         )
         return eop.status or ""
 
@@ -194,15 +199,20 @@ class Connection:
         *args: Any,
         timeout: float | None = None,
         record_class: type[Record] | None = None,
+        row_factory: RowShape | None = None,
     ) -> list[Any]:
-        """Run a query and return all its rows."""
-        if record_class is None and not (self._query_loggers or self._closed or self._wire.closed):
+        """Run a query and return all its rows (Records, or what `row_factory` makes)."""
+        if (
+            record_class is None
+            and row_factory is None
+            and not (self._query_loggers or self._closed or self._wire.closed)
+        ):
             # The hot path: one coroutine less than _fetch().
             op = await self._engine.execute(
-                query, args, record_class=self._record_class, timeout=timeout
+                query, args, record_class=self._row_shape, timeout=timeout
             )
             return op.rows
-        return await self._fetch(query, args, timeout, record_class, 0)
+        return await self._fetch(query, args, timeout, record_class, 0, row_factory)
 
     async def fetchrow(
         self,
@@ -210,15 +220,20 @@ class Connection:
         *args: Any,
         timeout: float | None = None,
         record_class: type[Record] | None = None,
+        row_factory: RowShape | None = None,
     ) -> Any:
         """The first row, or None (only one row is transferred)."""
-        if record_class is None and not (self._query_loggers or self._closed or self._wire.closed):
+        if (
+            record_class is None
+            and row_factory is None
+            and not (self._query_loggers or self._closed or self._wire.closed)
+        ):
             op = await self._engine.execute(
-                query, args, record_class=self._record_class, timeout=timeout, limit=1
+                query, args, record_class=self._row_shape, timeout=timeout, limit=1
             )
             rows = op.rows
         else:
-            rows = await self._fetch(query, args, timeout, record_class, 1)
+            rows = await self._fetch(query, args, timeout, record_class, 1, row_factory)
         return rows[0] if rows else None
 
     async def fetchval(
@@ -241,10 +256,11 @@ class Connection:
         *,
         timeout: float | None = None,
         record_class: type[Record] | None = None,
+        row_factory: RowShape | None = None,
     ) -> list[Any]:
         """Run a statement for every argument tuple and return all rows, atomically."""
         self._check_open()
-        rc = self._pick_record_class(record_class)
+        rc = self._pick_record_class(record_class, row_factory)
         if self._query_loggers:
             with self._time_and_log(query, args, timeout):
                 return await self._executemany(query, args, timeout, rc, keep_rows=True)
@@ -262,16 +278,16 @@ class Connection:
         self._check_open()
         if self._query_loggers:
             with self._time_and_log(command, args, timeout):
-                await self._executemany(command, args, timeout, self._record_class, False)
+                await self._executemany(command, args, timeout, self._row_shape, False)
                 return
-        await self._executemany(command, args, timeout, self._record_class, False)
+        await self._executemany(command, args, timeout, self._row_shape, False)
 
     async def _executemany(
         self,
         query: str,
         args: Iterable[Sequence[Any]],
         timeout: float | None,
-        record_class: type[Record],
+        record_class: Any,
         keep_rows: bool,
     ) -> list[Any]:
         engine = self._engine
@@ -296,9 +312,10 @@ class Connection:
         timeout: float | None,
         record_class: type[Record] | None,
         limit: int,
+        row_factory: RowShape | None = None,
     ) -> list[Any]:
         self._check_open()
-        rc = self._pick_record_class(record_class)
+        rc = self._pick_record_class(record_class, row_factory)
         if self._query_loggers:
             with self._time_and_log(query, args, timeout):
                 op = await self._engine.execute(
@@ -315,10 +332,11 @@ class Connection:
         name: str | None = None,
         timeout: float | None = None,
         record_class: type[Record] | None = None,
+        row_factory: RowShape | None = None,
     ) -> PreparedStatement:
         """Prepare a statement (named server-side) for repeated execution."""
         self._check_open()
-        rc = self._pick_record_class(record_class)
+        rc = self._pick_record_class(record_class, row_factory)
         state = await self._engine.prepare(query, rc, timeout, named=True, name=name)
         return PreparedStatement(self, state)
 
@@ -340,11 +358,11 @@ class Connection:
         prefetch: int | None = None,
         timeout: float | None = None,
         record_class: type[Record] | None = None,
+        row_factory: RowShape | None = None,
     ) -> CursorFactory:
         """A cursor over `query` (portal-based; needs a transaction)."""
-        return CursorFactory(
-            self, query, None, args, prefetch, timeout, self._pick_record_class(record_class)
-        )
+        shape = self._pick_record_class(record_class, row_factory)
+        return CursorFactory(self, query, None, args, prefetch, timeout, shape)
 
     def transaction(
         self,
@@ -531,6 +549,13 @@ class Connection:
         await self._types.set_builtin_type_codec(self._engine, typename, schema, codec_name, format)
         self._stmt_cache.clear()
 
+    def set_infinity_mapping(
+        self, infinity: str | tuple[Any, Any] = "asyncpg", *, out_of_range: str = "raise"
+    ) -> None:
+        """How ±infinity dates/timestamps and years outside 1..9999 map (docs/types.md)."""
+        self._types.set_datetime_mapping(DateTimeMapping(infinity, out_of_range))
+        self._stmt_cache.clear()  # their codecs changed
+
     async def reload_schema_state(self) -> None:
         """Forget the types read from the catalog and the cached statements."""
         self._types.reload()
@@ -624,10 +649,20 @@ class Connection:
         if self._wire.transport is not None:
             self._wire.transport.abort()
 
-    def _pick_record_class(self, record_class: type[Record] | None) -> type[Record]:
-        """The per-call `record_class` (checked as asyncpg does), else the connection's."""
+    def _pick_record_class(
+        self, record_class: type[Record] | None, row_factory: RowShape | None = None
+    ) -> Any:
+        """The rows' shape for a call: its `record_class` or `row_factory` (checked), else
+        the connection's."""
+        if row_factory is not None:
+            if record_class is not None:
+                raise errors.InterfaceError("pass record_class or row_factory, not both")
+            problem = row_factory_error(row_factory)
+            if problem is not None:
+                raise errors.InterfaceError(problem)
+            return row_factory
         if record_class is None:
-            return self._record_class
+            return self._row_shape
         problem = record_class_error(record_class)
         if problem is not None:
             # Checked here: a bad class found while decoding rows would kill the connection.

@@ -134,7 +134,10 @@ class Pipeline:
             kind,
             query,
             args,
-            self._conn._pick_record_class(record_class),
+            # fetchval reads one value by index or name: always from a Record.
+            self._conn._record_class
+            if kind == "fetchval"
+            else self._conn._pick_record_class(record_class),
             asyncio.get_running_loop().create_future(),
             column,
         )
@@ -182,10 +185,9 @@ class Pipeline:
         deadline = None if timeout is None else loop.time() + timeout
         states = await self._statements(items, deadline)
         unprepared = next((s for s in states if isinstance(s, BaseException)), None)
-        if unprepared is not None:
-            # A statement could not even be described (a syntax error, a
-            # missing table): send nothing, as the server would have
-            # rejected the pipeline from there on anyway.
+        if unprepared is not None and engine.core.transaction_status != "I":
+            # A statement could not be described inside a transaction: that
+            # aborted it, so nothing else could run; send nothing.
             for item, state in zip(items, states, strict=True):
                 _fail(item, state if isinstance(state, BaseException) else _aborted(unprepared))
             return
@@ -199,7 +201,12 @@ class Pipeline:
             if failure is not None and not self._sync_each:
                 _fail(item, _aborted(failure))
                 continue
-            assert isinstance(state, StatementState)
+            if isinstance(state, BaseException):
+                # It could not be described (a syntax error, a missing
+                # table): it fails as it would have failed in the pipeline.
+                failure = state
+                _fail(item, state)
+                continue
             sent_name = state.name
             try:
                 engine._write_bind(state, item.args, b"")
@@ -224,9 +231,9 @@ class Pipeline:
             out.sync()
             ops.append(SyncOp())
         engine.wire.send_many(ops)
-        for op in ops:
+        for sent_op in ops:
             # Not awaited if an earlier wait times out: no "never retrieved".
-            op.waiter.add_done_callback(_consume)
+            sent_op.waiter.add_done_callback(_consume)
         first_error: BaseException | None = None
         for item, op, sent_name in sent:
             remaining = None if deadline is None else max(deadline - loop.time(), 1e-6)
@@ -255,19 +262,19 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         found: dict[tuple[str, Any], StatementState | BaseException] = {}
         keys = list(dict.fromkeys((item.query, item.record_class) for item in items))
-        for _ in range(3):  # again for any evicted from the cache while we waited
-            missing = [key for key in keys if key not in found or _evicted(found[key])]
-            if not missing:
-                break
-            remaining = None if deadline is None else max(deadline - loop.time(), 1e-6)
-            answers = await asyncio.gather(
-                *(engine.statement(query, rc, remaining) for query, rc in missing),
-                return_exceptions=True,
-            )
-            for key, answer in zip(missing, answers, strict=True):
-                if isinstance(answer, _EXCHANGE_ERRORS):
-                    raise answer
-                found[key] = answer
+        remaining = None if deadline is None else max(deadline - loop.time(), 1e-6)
+        answers = await asyncio.gather(
+            *(engine.statement(query, rc, remaining) for query, rc in keys),
+            return_exceptions=True,
+        )
+        for key, answer in zip(keys, answers, strict=True):
+            if isinstance(answer, _EXCHANGE_ERRORS):
+                raise answer
+            if isinstance(answer, StatementState) and answer.closed:
+                # Evicted meanwhile (its Close goes with our write): the
+                # description still holds, for the unnamed statement.
+                answer = answer.unnamed_copy()
+            found[key] = answer
         return [found[(item.query, item.record_class)] for item in items]
 
     def _outcome(
@@ -348,10 +355,6 @@ def _first_error(items: list[_Item]) -> BaseException | None:
     ]
     causes = [e for e in found if not isinstance(e, errors.PipelineAbortedError)]
     return (causes or found or [None])[0]
-
-
-def _evicted(state: StatementState | BaseException) -> bool:
-    return isinstance(state, StatementState) and state.closed
 
 
 def _fail(item: _Item, error: BaseException) -> None:

@@ -1,4 +1,4 @@
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pgjet._wire.buffer import WriteBuffer
@@ -52,6 +52,17 @@ class ArgumentError(Exception):
     position: int
     error: BaseException
 
+class BatchRowError(Exception):
+    element: int
+    position: int | None
+    error: Any
+
+class RowShape:
+    kind: int
+    target: Any
+    name: str
+    def __init__(self, kind: int, target: Any = ..., name: str = ...) -> None: ...
+
 class StatementState:
     name: bytes
     query: str
@@ -61,9 +72,15 @@ class StatementState:
     column_codecs: list[Any]
     descriptor: Any
     record_class: Any
+    row_shape: RowShape | None
+    row_type: Any
     closed: bool
     def __init__(self, name: bytes, query: str) -> None: ...
     def write_bind(self, out: WriteBuffer, portal: bytes, args: Any) -> int: ...
+    def unnamed_copy(self) -> StatementState: ...
+    def write_batch(
+        self, out: WriteBuffer, rows: Iterator[Any], first_element: int, max_bytes: int
+    ) -> tuple[int, bool]: ...
 
 class SyncOp(Operation): ...
 

@@ -2,7 +2,9 @@
 # execute with a codec table built per statement (never per row).
 
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
+from collections.abc import Sequence
 
 
 class ArgumentError(Exception):
@@ -12,6 +14,55 @@ class ArgumentError(Exception):
         Exception.__init__(self, position, error)
         self.position = position
         self.error = error
+
+
+class BatchRowError(Exception):
+    """Row `element` of an executemany() batch could not be bound (nothing of it was written).
+
+    `position` is the 1-based argument that failed to encode, or None when
+    the row itself is wrong (not a sequence, wrong length): then `error` is
+    the message.
+    """
+
+    def __init__(self, element, position, error):
+        Exception.__init__(self, element, position, error)
+        self.element = element
+        self.position = position
+        self.error = error
+
+
+# Bind + Execute of the unnamed portal, without a row limit.
+cdef bytes _EXECUTE_UNNAMED_PORTAL = b"E\x00\x00\x00\x09\x00\x00\x00\x00\x00"
+
+
+# How RowShape builds a row from a statement's decoded values.
+cdef enum RowKind:
+    ROW_DICT = 1          # {column name: value}
+    ROW_TUPLE = 2         # a plain tuple
+    ROW_NAMEDTUPLE = 3    # a namedtuple class made per statement
+    ROW_KEYWORDS = 4      # target(**{column name: value})
+    ROW_POSITIONAL = 5    # target(*values)
+
+
+cdef object _tuple_new = tuple.__new__
+
+
+cdef class RowShape:
+    """A row factory other than a Record class (see pgjet.rows): built in C where it can be."""
+
+    cdef readonly int kind
+    cdef readonly object target
+    cdef readonly str name
+
+    def __init__(self, int kind, object target=None, str name=""):
+        if not ROW_DICT <= kind <= ROW_POSITIONAL:
+            raise ValueError(f"unknown row kind {kind}")
+        self.kind = kind
+        self.target = target
+        self.name = name
+
+    def __repr__(self):
+        return f"<pgjet.rows.{self.name}>"
 
 
 cdef class StatementState:
@@ -25,6 +76,8 @@ cdef class StatementState:
     cdef public list column_codecs
     cdef public object descriptor   # the shared Record name table
     cdef public object record_class
+    cdef public RowShape row_shape      # None: rows are Records of record_class
+    cdef public object row_type         # ROW_NAMEDTUPLE: the class, made on first use
     cdef public bint closed
 
     def __init__(self, bytes name, str query):
@@ -36,7 +89,22 @@ cdef class StatementState:
         self.column_codecs = []
         self.descriptor = None
         self.record_class = None
+        self.row_shape = None
+        self.row_type = None
         self.closed = False
+
+    def unnamed_copy(self):
+        """The same description for the unnamed statement (parsed again with each Bind)."""
+        cdef StatementState copy = StatementState(b"", self.query)
+        copy.param_oids = self.param_oids
+        copy.param_codecs = self.param_codecs
+        copy.columns = self.columns
+        copy.column_codecs = self.column_codecs
+        copy.descriptor = self.descriptor
+        copy.record_class = self.record_class
+        copy.row_shape = self.row_shape
+        copy.row_type = self.row_type
+        return copy
 
     cdef int _set_parameters(self, MessageView msg) except -1:
         cdef int16_t n = msg.int16()
@@ -112,6 +180,42 @@ cdef class StatementState:
             out.abort_message()
             raise
         return 0
+
+    def write_batch(self, WriteBuffer out, object rows, Py_ssize_t first_element,
+                    Py_ssize_t max_bytes):
+        """Bind + Execute for rows taken from the iterator `rows` until `out` holds `max_bytes`.
+
+        Returns (rows written, whether `rows` is exhausted). A row that cannot
+        be bound raises BatchRowError with its index (counted from
+        `first_element`); the rows before it stay written.
+        """
+        cdef Py_ssize_t element = first_element
+        cdef Py_ssize_t expected = PyList_GET_SIZE(self.param_codecs)
+        cdef Py_ssize_t mark, written = 0
+        for row in rows:
+            if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+                raise BatchRowError(
+                    element, None,
+                    f"invalid input in executemany() argument sequence element #{element}: "
+                    f"expected a sequence, got {type(row).__name__}")
+            if len(row) != expected:
+                raise BatchRowError(
+                    element, None,
+                    f"the server expects {expected} argument{'s' * (expected != 1)} for this "
+                    f"query, {len(row)} {'was' if len(row) == 1 else 'were'} passed in "
+                    f"element #{element} of executemany() sequence")
+            mark = out.position()
+            try:
+                self.write_bind(out, b"", row)
+            except ArgumentError as exc:
+                out.truncate(mark)
+                raise BatchRowError(element, exc.position, exc.error) from exc.error
+            out.write_bytes(_EXECUTE_UNNAMED_PORTAL)
+            element += 1
+            written += 1
+            if out.position() >= max_bytes:
+                return written, False
+        return written, True
 
     cdef int _write_result_formats(self, WriteBuffer out) except -1:
         cdef list codecs = self.column_codecs
@@ -294,6 +398,8 @@ cdef class ExecuteOp(Operation):
         if n != ncols:
             raise ProtocolViolation(
                 f"DataRow has {n} columns, the statement describes {ncols}")
+        if st.row_shape is not None:
+            return self._decode_shaped_row(msg, st, ncols)
         record = new_record(st.record_class, st.descriptor, ncols)
         for i in range(ncols):
             size = msg.int32()
@@ -315,3 +421,58 @@ cdef class ExecuteOp(Operation):
         msg.expect_end()
         record_finish(record)
         return record
+
+    cdef object _decode_shaped_row(self, MessageView msg, StatementState st, Py_ssize_t ncols):
+        """A row built by the statement's RowShape from its decoded values."""
+        cdef list codecs = st.column_codecs
+        cdef Py_ssize_t i
+        cdef int32_t size
+        cdef object value
+        cdef tuple values = PyTuple_New(ncols)
+        for i in range(ncols):
+            size = msg.int32()
+            if size == -1:
+                value = None
+            else:
+                msg._need(size)
+                try:
+                    value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
+                except Exception as exc:
+                    self.decode_error = exc
+                    self.discard_rows = True
+                    self.rows = []
+                    return None
+                msg.pos += size
+            Py_INCREF(value)
+            PyTuple_SET_ITEM(values, i, value)
+        msg.expect_end()
+        cdef RowShape shape = st.row_shape
+        cdef int kind = shape.kind
+        cdef dict row
+        cdef tuple columns = st.columns
+        if kind == ROW_TUPLE:
+            return values
+        if kind == ROW_DICT:
+            row = {}
+            for i in range(ncols):
+                row[<object>PyTuple_GET_ITEM(<tuple>PyTuple_GET_ITEM(columns, i), 0)] = (
+                    <object>PyTuple_GET_ITEM(values, i))
+            return row
+        try:
+            if kind == ROW_POSITIONAL:
+                return shape.target(*values)
+            if kind == ROW_NAMEDTUPLE:
+                if st.row_type is None:
+                    st.row_type = shape.target(tuple(name for name, _ in columns))
+                return _tuple_new(st.row_type, values)
+            row = {}
+            for i in range(ncols):
+                row[<object>PyTuple_GET_ITEM(<tuple>PyTuple_GET_ITEM(columns, i), 0)] = (
+                    <object>PyTuple_GET_ITEM(values, i))
+            return shape.target(**row)
+        except Exception as exc:
+            # The user's class refused the row: this query fails, not the connection.
+            self.decode_error = exc
+            self.discard_rows = True
+            self.rows = []
+            return None
