@@ -1,0 +1,5 @@
+"""``asyncpg.pgproto`` on pgjet."""
+
+from pgjet.compat.asyncpg.pgproto import pgproto, types
+
+__all__ = ["pgproto", "types"]

@@ -1,0 +1,5 @@
+"""``asyncpg.prepared_stmt`` on pgjet."""
+
+from pgjet.prepared import PreparedStatement
+
+__all__ = ["PreparedStatement"]

@@ -1,0 +1,5 @@
+"""``asyncpg.protocol.record`` on pgjet."""
+
+from pgjet.record import Record
+
+__all__ = ["Record"]
