@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,12 +33,6 @@ from pgjet.statements import StatementCache
 
 # SQLSTATE / routine pairs meaning "this prepared statement is stale".
 _STALE_PLAN_ROUTINE = "RevalidateCachedQuery"
-
-# Statements that read only (a data-modifying WITH does not start like this):
-# running one again after a decoding failure cannot repeat a change.
-_READ_ONLY_QUERY = re.compile(
-    r"(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(?:select|values|table)\b", re.I | re.S
-)
 
 # executemany writes this much before handing it to the transport.
 _EXECUTEMANY_BATCH_BYTES = 256 * 1024
@@ -538,29 +531,16 @@ class QueryEngine:
                     self.types.outdated()
                     continue
                 raise
-            try:
-                if deadline is None:
-                    try:
-                        await op.waiter
-                    except asyncio.CancelledError:
-                        self._abandon(op)
-                        raise
-                    if op.schema_changed or op.decode_error is not None:
-                        await self.wait(op, None)  # raises what went wrong
-                else:
-                    await self.wait(op, _remaining(deadline, loop))
-            except errors.OutdatedSchemaCacheError as exc:
-                # A composite's layout changed under its codec (the catalog is
-                # dropped already): a read-only statement outside a transaction
-                # is safe to run again with codecs read afresh.
-                if (
-                    attempt == 1
-                    and isinstance(exc.__cause__, OutdatedTypeError)
-                    and self.core.transaction_status == "I"
-                    and _READ_ONLY_QUERY.match(query) is not None
-                ):
-                    continue
-                raise
+            if deadline is None:
+                try:
+                    await op.waiter
+                except asyncio.CancelledError:
+                    self._abandon(op)
+                    raise
+                if op.schema_changed or op.decode_error is not None:
+                    await self.wait(op, None)  # decodes again, or raises what went wrong
+            else:
+                await self.wait(op, _remaining(deadline, loop))
             fields = op.error_fields
             if fields is None:
                 return op
@@ -642,13 +622,16 @@ class QueryEngine:
             if op.decode_error is not None:
                 if isinstance(op.decode_error, OutdatedTypeError):
                     await self._outdated_type(op, op.decode_error)
+                    return  # decoded again with the types read afresh
                 raise op.decode_error
 
     async def _outdated_type(self, op: ExecuteOp, exc: OutdatedTypeError) -> None:
-        """Never decode with a stale layout again: drop the types read and the statement.
+        """Never decode with a stale layout: read the types again and decode the rows kept.
 
         The statement's codecs are rebuilt in place (a PreparedStatement keeps
-        working); the caller gets OutdatedSchemaCacheError, as from asyncpg.
+        working) and the rows the server sent are decoded again: nothing runs
+        twice. Only if that fails does the caller get OutdatedSchemaCacheError,
+        as from asyncpg.
         """
         state = op.state
         self.cache.discard(state.query)
@@ -656,6 +639,8 @@ class QueryEngine:
             self.types.outdated()
             with contextlib.suppress(Exception):
                 await self.types.resolve(self, state, self.cancel_grace)
+                if op.decode_again():
+                    return
         raise errors.OutdatedSchemaCacheError(
             f"{exc}; the type information was read again, run the query again",
             data_type=exc.type_name,

@@ -10,6 +10,7 @@ from pgjet._wire.buffer cimport WriteBuffer, unpack_int16, unpack_int32
 from pgjet._wire.codecs cimport Codec, codec_for
 from pgjet._wire.record cimport import_record_api, new_record, record_finish, record_set_item
 
+from pgjet._wire.codecs import OutdatedTypeError
 from pgjet._wire.record import RecordDescriptor
 
 import_record_api()

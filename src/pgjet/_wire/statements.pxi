@@ -2,6 +2,7 @@
 # execute with a codec table built per statement (never per row).
 
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from collections.abc import Sequence
@@ -300,6 +301,10 @@ cdef class ExecuteOp(Operation):
     # reaching it means an earlier statement's error made the server skip it.
     cdef public bint shares_sync
     cdef public bint aborted
+    # After an OutdatedTypeError (a composite's layout changed, a record field
+    # of a type not read yet): the undecoded DataRows from there on, kept so
+    # the rows can be decoded again once the catalog was read afresh.
+    cdef public list raw_rows
 
     def __init__(self, StatementState state, bint discard_rows=False, bint shares_sync=False):
         Operation.__init__(self)
@@ -312,11 +317,14 @@ cdef class ExecuteOp(Operation):
         self.schema_changed = False
         self.shares_sync = shares_sync
         self.aborted = False
+        self.raw_rows = None
 
     cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
         cdef char t = msg.mtype
         if t == b'D':
-            if not self.discard_rows:
+            if self.raw_rows is not None:
+                self.raw_rows.append(PyBytes_FromStringAndSize(msg.data, msg.length))
+            elif not self.discard_rows:
                 row = self._decode_row(msg)
                 if row is not None:
                     self.rows.append(row)
@@ -412,9 +420,7 @@ cdef class ExecuteOp(Operation):
                 except Exception as exc:
                     # A value the codec refuses (malformed, or not representable
                     # in Python) fails this query, not the connection.
-                    self.decode_error = exc
-                    self.discard_rows = True
-                    self.rows = []
+                    self._row_failed(exc, msg)
                     return None
                 msg.pos += size
             record_set_item(record, i, value)
@@ -438,9 +444,9 @@ cdef class ExecuteOp(Operation):
                 try:
                     value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
                 except Exception as exc:
-                    self.decode_error = exc
-                    self.discard_rows = True
-                    self.rows = []
+                    # A value the codec refuses (malformed, or not representable
+                    # in Python) fails this query, not the connection.
+                    self._row_failed(exc, msg)
                     return None
                 msg.pos += size
             Py_INCREF(value)
@@ -472,7 +478,43 @@ cdef class ExecuteOp(Operation):
             return shape.target(**row)
         except Exception as exc:
             # The user's class refused the row: this query fails, not the connection.
-            self.decode_error = exc
-            self.discard_rows = True
-            self.rows = []
+            self._fail_rows(exc)
             return None
+
+    cdef int _row_failed(self, object exc, MessageView msg) except -1:
+        if isinstance(exc, OutdatedTypeError) and self.raw_rows is None:
+            # Decodable once the types are read again: keep this row and the
+            # next ones as they came (the ones before were decoded right).
+            self.decode_error = exc
+            self.raw_rows = [PyBytes_FromStringAndSize(msg.data, msg.length)]
+        else:
+            self._fail_rows(exc)
+        return 0
+
+    cdef int _fail_rows(self, object exc) except -1:
+        self.decode_error = exc
+        self.discard_rows = True
+        self.rows = []
+        self.raw_rows = None
+        return 0
+
+    def decode_again(self):
+        """Decode the rows kept after an OutdatedTypeError with the statement's codecs now.
+
+        Returns True when they all decoded; else the new error is `decode_error`.
+        """
+        cdef list raw = self.raw_rows
+        cdef MessageView view = MessageView()
+        cdef bytes payload
+        if raw is None:
+            return self.decode_error is None
+        self.raw_rows = None
+        self.decode_error = None
+        for payload in raw:
+            view.reset(b'D', payload, len(payload))
+            row = self._decode_row(view)
+            if row is None:
+                self._fail_rows(self.decode_error)   # no second chance
+                return False
+            self.rows.append(row)
+        return True
