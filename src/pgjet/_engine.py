@@ -280,6 +280,7 @@ class QueryEngine:
         discard_rows: bool = False,
         portal: bytes = b"",
         sync: bool = True,
+        columnar: bool = False,
     ) -> ExecuteOp:
         """Write Bind/Execute(/Sync) for `state` and queue the operation."""
         self._write_bind(state, args, portal)
@@ -288,6 +289,8 @@ class QueryEngine:
         if sync:
             out.sync()
         op = ExecuteOp(state, discard_rows)
+        if columnar:
+            op.column_lists = [[] for _ in state.columns]
         self.wire.send(op)
         return op
 
@@ -495,6 +498,7 @@ class QueryEngine:
         timeout: float | None,
         limit: int = 0,
         discard_rows: bool = False,
+        columnar: bool = False,
     ) -> ExecuteOp:
         """Prepare (or reuse) and run one statement; retry once if the plan went stale.
 
@@ -521,7 +525,9 @@ class QueryEngine:
                         continue  # evicted while we waited: prepare again
             sent_name = state.name
             try:
-                op = self.start_execute(state, args, limit=limit, discard_rows=discard_rows)
+                op = self.start_execute(
+                    state, args, limit=limit, discard_rows=discard_rows, columnar=columnar
+                )
             except errors.InvalidQueryInputError:
                 # A cached statement's custom parameter types may be stale (a
                 # type dropped and created again, a composite that gained an

@@ -99,6 +99,7 @@ class ExecuteOp(Operation):
     shares_sync: bool
     aborted: bool
     raw_rows: list[bytes] | None
+    column_lists: list[list[Any]] | None
     def decode_again(self) -> bool: ...
     def __init__(
         self, state: StatementState, discard_rows: bool = ..., shares_sync: bool = ...

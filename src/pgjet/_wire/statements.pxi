@@ -1,7 +1,7 @@
 # Prepared statements in the binary format: describe once, then bind and
 # execute with a codec table built per statement (never per row).
 
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
@@ -305,6 +305,8 @@ cdef class ExecuteOp(Operation):
     # of a type not read yet): the undecoded DataRows from there on, kept so
     # the rows can be decoded again once the catalog was read afresh.
     cdef public list raw_rows
+    # fetch_columns(): one list per column instead of rows (None: rows).
+    cdef public list column_lists
 
     def __init__(self, StatementState state, bint discard_rows=False, bint shares_sync=False):
         Operation.__init__(self)
@@ -318,13 +320,18 @@ cdef class ExecuteOp(Operation):
         self.shares_sync = shares_sync
         self.aborted = False
         self.raw_rows = None
+        self.column_lists = None
 
     cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
         cdef char t = msg.mtype
         if t == b'D':
             if self.raw_rows is not None:
                 self.raw_rows.append(PyBytes_FromStringAndSize(msg.data, msg.length))
-            elif not self.discard_rows:
+            elif self.discard_rows:
+                pass
+            elif self.column_lists is not None:
+                self._decode_columns(msg)
+            else:
                 row = self._decode_row(msg)
                 if row is not None:
                     self.rows.append(row)
@@ -481,6 +488,43 @@ cdef class ExecuteOp(Operation):
             self._fail_rows(exc)
             return None
 
+    cdef int _decode_columns(self, MessageView msg) except -1:
+        """Append one DataRow's values to the column lists: no row object at all."""
+        cdef list codecs = self.state.column_codecs
+        cdef list lists = self.column_lists
+        cdef Py_ssize_t ncols = PyList_GET_SIZE(codecs)
+        cdef int16_t n = msg.int16()
+        cdef Py_ssize_t i
+        cdef int32_t size
+        cdef object value
+        if n != ncols or PyList_GET_SIZE(lists) != ncols:
+            raise ProtocolViolation(
+                f"DataRow has {n} columns, the statement describes {ncols}")
+        if self.raw_rows is None and self.decode_error is None:
+            # A row is appended whole or not at all: decode it first.
+            values = PyTuple_New(ncols)
+            for i in range(ncols):
+                size = msg.int32()
+                if size == -1:
+                    value = None
+                else:
+                    msg._need(size)
+                    try:
+                        value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(
+                            msg.data + msg.pos, size)
+                    except Exception as exc:
+                        self._row_failed(exc, msg)
+                        if self.raw_rows is None:
+                            self.column_lists = None
+                        return 0
+                    msg.pos += size
+                Py_INCREF(value)
+                PyTuple_SET_ITEM(values, i, value)
+            msg.expect_end()
+            for i in range(ncols):
+                PyList_Append(<list>PyList_GET_ITEM(lists, i), <object>PyTuple_GET_ITEM(values, i))
+        return 0
+
     cdef int _row_failed(self, object exc, MessageView msg) except -1:
         if isinstance(exc, OutdatedTypeError) and self.raw_rows is None:
             # Decodable once the types are read again: keep this row and the
@@ -512,9 +556,16 @@ cdef class ExecuteOp(Operation):
         self.decode_error = None
         for payload in raw:
             view.reset(b'D', payload, len(payload))
-            row = self._decode_row(view)
-            if row is None:
-                self._fail_rows(self.decode_error)   # no second chance
-                return False
-            self.rows.append(row)
+            if self.column_lists is not None:
+                self._decode_columns(view)
+                if self.decode_error is None:
+                    continue
+            else:
+                row = self._decode_row(view)
+                if row is not None:
+                    self.rows.append(row)
+                    continue
+            self._fail_rows(self.decode_error)   # no second chance
+            self.column_lists = None
+            return False
         return True
