@@ -239,16 +239,11 @@ async def test_in_a_transaction_an_error_aborts_the_later_calls(conn: Any) -> No
     assert await conn.fetchval("SELECT count(*) FROM tx_pipe") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (_engine.QueryEngine.execute): a new statement is prepared in its own "
-    "exchange before it executes, so a later call's failing Parse aborts the transaction "
-    "before an earlier call's Execute reaches the server",
-)
 async def test_in_a_transaction_new_queries_behave_as_if_awaited_in_order(conn: Any) -> None:
     """The documented contract: an error affects only the calls issued after it.
 
-    Here every statement is new, so each call prepares before it executes.
+    Here every statement is new, so each call prepares before it executes: a
+    later call's Parse waits until the earlier call's Execute is written.
     """
     await conn.execute("CREATE TEMP TABLE tx_new (n int)")
     async with conn.transaction():
@@ -261,6 +256,38 @@ async def test_in_a_transaction_new_queries_behave_as_if_awaited_in_order(conn: 
         assert isinstance(results[1], errors.UndefinedTableError)
         assert isinstance(results[2], errors.InFailedSQLTransactionError)
         assert results[0] == "INSERT 0 1", results[0]
+
+
+async def test_in_a_transaction_a_later_call_never_overtakes_one_that_prepares(
+    conn: Any,
+) -> None:
+    await conn.execute("CREATE TEMP TABLE tx_order (n int)")
+    count = "SELECT count(*) FROM tx_order WHERE $1::int = 1"
+    assert await conn.fetchval(count, 1) == 0  # cached: it could go at once
+    async with conn.transaction():
+        results = await asyncio.gather(
+            conn.execute("INSERT INTO tx_order SELECT g FROM generate_series(1, $1::int) g", 3),
+            conn.fetchval(count, 1),
+            conn.execute("INSERT INTO tx_order VALUES (99)"),
+            conn.fetchval(count, 1),
+        )
+    assert results == ["INSERT 0 3", 3, "INSERT 0 1", 4]
+
+
+async def test_a_cancelled_call_waiting_for_its_turn_hands_the_turn_on(conn: Any) -> None:
+    await conn.execute("CREATE TEMP TABLE tx_turn (n int)")
+    async with conn.transaction():
+        slow = asyncio.ensure_future(conn.fetchval("SELECT pg_sleep(0.3)::text || $1::text", "a"))
+        await asyncio.sleep(0)  # it holds the turn while it prepares
+        waiting = asyncio.ensure_future(conn.fetchval("SELECT $1::int + 40", 2))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        after = asyncio.ensure_future(conn.fetchval("SELECT $1::int * 3", 3))
+        assert await asyncio.wait_for(after, 10) == 9
+        assert await slow == "a"
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await conn.fetchval("SELECT $1::int + 40", 2) == 42
 
 
 # -- executemany alongside other calls ----------------------------------------------------

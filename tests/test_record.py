@@ -584,11 +584,15 @@ def test_unpickling_does_not_leak() -> None:
     desc = RecordDescriptor(["a"])
     data = pickle.dumps(desc.make([value]))
     pickle.loads(data)
+    gc.collect()
     desc_refs, blocks = sys.getrefcount(desc), sys.getallocatedblocks()
-    for _ in range(1000):
+    for _ in range(5000):
         pickle.loads(data)
+    gc.collect()
     assert sys.getrefcount(desc) == desc_refs
-    assert sys.getallocatedblocks() - blocks < 100  # one leaked object per load: 1000+
+    # One leaked object per load would be 5000+; the rest of the process (caches,
+    # other threads) may allocate a few hundred blocks meanwhile.
+    assert sys.getallocatedblocks() - blocks < 500
 
 
 def test_creating_many_records_does_not_grow_memory() -> None:

@@ -76,6 +76,10 @@ class QueryEngine:
         self.pooler_detected = False
         # The pooler probe: None (not run yet), the query in flight, or True (done).
         self._probe: QueryOp | bool | None = None
+        # Inside a transaction, calls reach the wire in the order they were
+        # made even when one must first prepare its statement: the last call
+        # holding a turn (done once its messages are written), or None.
+        self._last_turn: asyncio.Future[None] | None = None
         self._cancel = cancel  # async callable: sends a CancelRequest
         self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState | None]] = {}
         self._portals_to_close: list[bytes] = []
@@ -258,6 +262,42 @@ class QueryEngine:
         self.cache.to_close.append(state.name)
         state.name = b""
 
+    # -- call order inside transactions ------------------------------------------------
+
+    def needs_turn(self, query: str, record_class: Any) -> bool:
+        """Must this call wait for the calls made before it to be written?
+
+        Yes while an earlier call holds a turn, and inside a transaction for a
+        statement that must be prepared first: its Parse must not reach the
+        server before an earlier call's Execute (a failing Parse would abort
+        the transaction under it), nor may a later call overtake it.
+        """
+        if self._last_turn is not None:
+            return True
+        return self.core.transaction_status != "I" and (self.cache.get(query, record_class) is None)
+
+    async def take_turn(self) -> asyncio.Future[None]:
+        """Wait until every earlier turn has written its messages; end it with end_turn()."""
+        previous = self._last_turn
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last_turn = mine
+        if previous is not None and not previous.done():
+            try:
+                await asyncio.shield(previous)
+            except asyncio.CancelledError:
+                # Our caller gave up: hand the turn on once the previous one ends.
+                previous.add_done_callback(lambda _: self.end_turn(mine))
+                raise
+        return mine
+
+    def end_turn(self, turn: asyncio.Future[None] | None) -> None:
+        if turn is None:
+            return
+        if not turn.done():
+            turn.set_result(None)
+        if self._last_turn is turn:
+            self._last_turn = None
+
     def close_portal(self, portal: bytes) -> None:
         """Close a cursor's portal with the next write (no round trip)."""
         self._portals_to_close.append(portal)
@@ -298,6 +338,8 @@ class QueryEngine:
         self, state: StatementState, args: Sequence[Any], timeout: float | None, limit: int
     ) -> ExecuteOp:
         """Run a PreparedStatement's state; re-parsed unnamed if a pooler lost it."""
+        if self._last_turn is not None:
+            self.end_turn(await self.take_turn())
         for attempt in (1, 2):
             sent_name = state.name
             op = self.start_execute(state, args, limit=limit)
@@ -510,69 +552,78 @@ class QueryEngine:
         if timeout is not None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-        moved: StatementState | None = None
-        for attempt in (1, 2):
-            if moved is not None:
-                state, moved = moved, None
-            else:
-                # A cached statement without a coroutine call: the hot path.
-                cached = self.cache.get(query, record_class)
-                if cached is not None:
-                    state = cached
+        turn = await self.take_turn() if self.needs_turn(query, record_class) else None
+        try:
+            moved: StatementState | None = None
+            for attempt in (1, 2):
+                if moved is not None:
+                    state, moved = moved, None
                 else:
-                    state = await self.statement(query, record_class, _remaining(deadline, loop))
-                    if state.closed:
-                        continue  # evicted while we waited: prepare again
-            sent_name = state.name
-            try:
-                op = self.start_execute(
-                    state, args, limit=limit, discard_rows=discard_rows, columnar=columnar
-                )
-            except errors.InvalidQueryInputError:
-                # A cached statement's custom parameter types may be stale (a
-                # type dropped and created again, a composite that gained an
-                # attribute): nothing was sent, so read them again and retry once.
-                if attempt == 1 and self.types is not None and self.types.custom_params(state):
-                    self.cache.discard(query)
-                    self.types.outdated()
-                    continue
-                raise
-            if deadline is None:
+                    # A cached statement without a coroutine call: the hot path.
+                    cached = self.cache.get(query, record_class)
+                    if cached is not None:
+                        state = cached
+                    else:
+                        state = await self.statement(
+                            query, record_class, _remaining(deadline, loop)
+                        )
+                        if state.closed:
+                            continue  # evicted while we waited: prepare again
+                sent_name = state.name
                 try:
-                    await op.waiter
-                except asyncio.CancelledError:
-                    self._abandon(op)
+                    op = self.start_execute(
+                        state, args, limit=limit, discard_rows=discard_rows, columnar=columnar
+                    )
+                    self.end_turn(turn)  # written: later calls may go
+                except errors.InvalidQueryInputError:
+                    # A cached statement's custom parameter types may be stale (a
+                    # type dropped and created again, a composite that gained an
+                    # attribute): nothing was sent, so read them again and retry once.
+                    if attempt == 1 and self.types is not None and self.types.custom_params(state):
+                        self.cache.discard(query)
+                        self.types.outdated()
+                        continue
                     raise
-                if op.schema_changed or op.decode_error is not None:
-                    await self.wait(op, None)  # decodes again, or raises what went wrong
-            else:
-                await self.wait(op, _remaining(deadline, loop))
-            fields = op.error_fields
-            if fields is None:
-                return op
-            if (
-                self._went_missing(state, sent_name, fields)
-                and attempt == 1
-                and self.core.transaction_status == "I"
-            ):
-                # A pooler gave us a server session without our statement:
-                # its Bind failed, nothing ran. Outside a transaction, run it
-                # again parsed in the same write (the state is unnamed now).
-                moved = state
-                continue
-            if self._is_stale(fields):
-                # The schema changed under a cached statement (e.g. a column's
-                # type). Never reuse it; outside a transaction it is safe to
-                # prepare again and retry, inside one the error is raised
-                # (the transaction is aborted anyway).
-                self.cache.discard(query)
-                if attempt == 1 and self.core.transaction_status == "I":
+                if deadline is None:
+                    try:
+                        await op.waiter
+                    except asyncio.CancelledError:
+                        self._abandon(op)
+                        raise
+                    if op.schema_changed or op.decode_error is not None:
+                        await self.wait(op, None)  # decodes again, or raises what went wrong
+                else:
+                    await self.wait(op, _remaining(deadline, loop))
+                fields = op.error_fields
+                if fields is None:
+                    return op
+                if (
+                    self._went_missing(state, sent_name, fields)
+                    and attempt == 1
+                    and self.core.transaction_status == "I"
+                ):
+                    # A pooler gave us a server session without our statement:
+                    # its Bind failed, nothing ran. Outside a transaction, run it
+                    # again parsed in the same write (the state is unnamed now).
+                    moved = state
                     continue
-            raise self.error(fields, query)
-        raise errors.InternalClientError("statement kept being evicted while preparing it")
+                if self._is_stale(fields):
+                    # The schema changed under a cached statement (e.g. a column's
+                    # type). Never reuse it; outside a transaction it is safe to
+                    # prepare again and retry, inside one the error is raised
+                    # (the transaction is aborted anyway).
+                    self.cache.discard(query)
+                    if attempt == 1 and self.core.transaction_status == "I":
+                        continue
+                raise self.error(fields, query)
+            raise errors.InternalClientError("statement kept being evicted while preparing it")
+        finally:
+            self.end_turn(turn)
 
     async def simple_query(self, sql: str, timeout: float | None) -> QueryOp:
         """The simple protocol: several statements allowed, text results, no arguments."""
+        if self._last_turn is not None:
+            self.end_turn(await self.take_turn())
         self._write_closures()
         self.core.out.query(sql)
         op = QueryOp()
