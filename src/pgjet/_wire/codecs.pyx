@@ -87,6 +87,7 @@ Details where a choice was made (asyncpg's, unless said otherwise):
 """
 
 cimport cython
+import json as _json
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE, PyBytes_Check
 from cpython.bytearray cimport PyByteArray_Check
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release

@@ -236,9 +236,21 @@ cdef class UserCodec(Codec):
     cdef Codec inner
     cdef object decoder
     cdef object encoder
+    # The decoder is the standard library's json.loads: its compiled scanner,
+    # called directly (json.loads itself goes through three Python frames).
+    cdef object json_scan
 
     cdef object decode(self, const char* data, Py_ssize_t length):
-        return self.decoder(self.inner.decode(data, length))
+        datum = self.inner.decode(data, length)
+        if self.json_scan is not None and type(datum) is str:
+            try:
+                value, end = self.json_scan(datum, 0)
+            except StopIteration:
+                pass  # leading whitespace or not JSON: json.loads says which
+            else:
+                if end == len(<str>datum):
+                    return value
+        return self.decoder(datum)
 
     cdef int encode(self, WriteBuffer buf, object value) except -1:
         datum = self.encoder(value)
@@ -450,7 +462,14 @@ def make_user_codec(uint32_t oid, str name, Codec inner, encoder, decoder):
     codec.inner = inner
     codec.encoder = encoder
     codec.decoder = decoder
+    codec.json_scan = _json_scanner() if decoder is _json.loads else None
     return codec
+
+
+cdef object _json_scanner():
+    """json.loads' own scanner when it is the compiled one (same results, no frames)."""
+    scan = getattr(_json, "_default_decoder").scan_once
+    return scan if type(scan).__module__ == "_json" else None
 
 
 def make_record_codec(uint32_t oid, str name, lookup):
