@@ -333,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_readme:
         update_readme(table)
         log(f"table pasted into {README}")
+        try:  # the chart is a nicety: a missing matplotlib must not fail the run
+            from benchmarks.chart import chart_from_result
+
+            log(f"chart redrawn: {chart_from_result(result, args.output_dir)}")
+        except ImportError as exc:
+            log(f"warning: chart not redrawn ({exc}); pip install matplotlib")
     return 0 if not _failures(result) else 1
 
 
