@@ -27,6 +27,7 @@ from pgjet._wire.core import (
     StatementState,
     SyncOp,
     WireProtocol,
+    queue_named_execute,
 )
 from pgjet.introspection import ConnectionTypes
 from pgjet.statements import StatementCache
@@ -552,7 +553,11 @@ class QueryEngine:
         if timeout is not None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-        turn = await self.take_turn() if self.needs_turn(query, record_class) else None
+        turn = None
+        if (self._last_turn is not None or self.core.transaction_status != "I") and (
+            self.needs_turn(query, record_class)
+        ):
+            turn = await self.take_turn()
         try:
             moved: StatementState | None = None
             for attempt in (1, 2):
@@ -571,9 +576,28 @@ class QueryEngine:
                             continue  # evicted while we waited: prepare again
                 sent_name = state.name
                 try:
-                    op = self.start_execute(
-                        state, args, limit=limit, discard_rows=discard_rows, columnar=columnar
-                    )
+                    fast: ExecuteOp | None = None
+                    if (
+                        sent_name
+                        and self.named
+                        and not columnar
+                        and not self.wire.closed
+                        and not self.cache.to_close
+                        and not self._portals_to_close
+                    ):
+                        # The hot path: one compiled call writes and queues it all.
+                        try:
+                            fast = queue_named_execute(self.core, state, args, limit, discard_rows)
+                        except (ArgumentError, ValueError):
+                            pass  # the full path below names what was wrong
+                        else:
+                            self.wire.send_queued(fast)
+                    if fast is not None:
+                        op = fast
+                    else:
+                        op = self.start_execute(
+                            state, args, limit=limit, discard_rows=discard_rows, columnar=columnar
+                        )
                     self.end_turn(turn)  # written: later calls may go
                 except errors.InvalidQueryInputError:
                     # A cached statement's custom parameter types may be stale (a

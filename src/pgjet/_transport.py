@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pgjet import errors
-from pgjet._wire.core import Operation, ProtocolViolation, WireProtocol
+from pgjet._wire.core import Operation, ProtocolViolation, WireProtocol, complete_waiters
 
 EventHandler = Callable[[tuple[Any, ...]], None]
 
@@ -55,9 +55,13 @@ class WireTransport(asyncio.BufferedProtocol):
         if self._negotiation is not None:
             self._negotiation_answer(nbytes)
             return
+        core = self.core
         try:
-            if self.core.buffer_updated(nbytes):
-                self._dispatch()
+            if core.buffer_updated(nbytes):
+                if core.wants_flush or core.events:
+                    self._dispatch()
+                else:
+                    complete_waiters(core)  # the common case, compiled
         except ProtocolViolation as exc:
             self._fatal(errors.ProtocolError(f"protocol violation from the server: {exc}"))
         except Exception as exc:
@@ -111,6 +115,14 @@ class WireTransport(asyncio.BufferedProtocol):
         self.core.push(op)
         if not self._exclusive and not self._holds:  # _writable(), inlined: the hot path
             self.transport.write(self.core.out.take())
+        return fut
+
+    def send_queued(self, op: Operation) -> asyncio.Future[Operation]:
+        """`send` for an operation the core queued itself (the caller checked `closed`)."""
+        fut: asyncio.Future[Operation] = self.loop.create_future()
+        op.waiter = fut
+        if not self._exclusive and not self._holds:
+            self.transport.write(self.core.out.take())  # type: ignore[union-attr]
         return fut
 
     def send_many(self, ops: list[Operation]) -> None:
@@ -265,13 +277,7 @@ class WireTransport(asyncio.BufferedProtocol):
             if handler is not None:
                 for event in events:
                     handler(event)
-        if core.completed:
-            done = core.completed
-            core.completed = []
-            for op in done:
-                fut = op.waiter
-                if fut is not None and not fut.done():
-                    fut.set_result(op)
+        complete_waiters(core)
 
     def _lost_error(self) -> errors.ConnectionDoesNotExistError:
         reason = self.lost_reason

@@ -228,6 +228,32 @@ cdef class StatementState:
         return 0
 
 
+cdef bytes _SYNC = b"S\x00\x00\x00\x04"
+
+
+def queue_named_execute(WireProtocol proto, StatementState state, object args,
+                        int32_t limit, bint discard_rows):
+    """The hot path of a cached named statement: Bind, Execute, Sync and its ExecuteOp.
+
+    Writes into proto.out and queues the operation; the caller sends the
+    bytes. A bad argument raises (ArgumentError, ValueError) with nothing
+    written and nothing queued.
+    """
+    cdef WriteBuffer out = proto.out
+    state.write_bind(out, b"", args)
+    if limit == 0:
+        out.write_bytes(_EXECUTE_UNNAMED_PORTAL)
+    else:
+        out.start_message(b'E')
+        out.write_byte(0)
+        out.write_int32(limit)
+        out.end_message()
+    out.write_bytes(_SYNC)
+    cdef ExecuteOp op = ExecuteOp(state, discard_rows)
+    proto._pending.append(op)
+    return op
+
+
 cdef class SyncOp(Operation):
     """Answers to messages that need no result (Close …) up to their Sync."""
 
