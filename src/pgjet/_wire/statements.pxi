@@ -194,7 +194,9 @@ cdef class StatementState:
         cdef Py_ssize_t expected = PyList_GET_SIZE(self.param_codecs)
         cdef Py_ssize_t mark, written = 0
         for row in rows:
-            if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+            # Tuples and lists first: isinstance() on an ABC runs Python code.
+            if (type(row) is not tuple and type(row) is not list) and (
+                    isinstance(row, (str, bytes)) or not isinstance(row, Sequence)):
                 raise BatchRowError(
                     element, None,
                     f"invalid input in executemany() argument sequence element #{element}: "
