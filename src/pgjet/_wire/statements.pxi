@@ -431,6 +431,19 @@ cdef class ExecuteOp(Operation):
         self.rows = []
 
     cdef object _decode_row(self, MessageView msg):
+        """A row from a DataRow, or None when a value cannot be decoded (see _row_failed)."""
+        try:
+            return self._decode_values(msg)
+        except ProtocolViolation:
+            raise
+        except Exception as exc:
+            # A value the codec refuses (malformed, or not representable in
+            # Python) fails this query, not the connection. One try per row,
+            # not per value: entering a try block has a cost.
+            self._row_failed(exc, msg)
+            return None
+
+    cdef object _decode_values(self, MessageView msg):
         cdef StatementState st = self.state
         cdef list codecs = st.column_codecs
         cdef Py_ssize_t ncols = PyList_GET_SIZE(codecs)
@@ -450,13 +463,7 @@ cdef class ExecuteOp(Operation):
                 value = None
             else:
                 msg._need(size)
-                try:
-                    value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
-                except Exception as exc:
-                    # A value the codec refuses (malformed, or not representable
-                    # in Python) fails this query, not the connection.
-                    self._row_failed(exc, msg)
-                    return None
+                value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
                 msg.pos += size
             record_set_item(record, i, value)
         msg.expect_end()
@@ -476,13 +483,7 @@ cdef class ExecuteOp(Operation):
                 value = None
             else:
                 msg._need(size)
-                try:
-                    value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
-                except Exception as exc:
-                    # A value the codec refuses (malformed, or not representable
-                    # in Python) fails this query, not the connection.
-                    self._row_failed(exc, msg)
-                    return None
+                value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
                 msg.pos += size
             Py_INCREF(value)
             PyTuple_SET_ITEM(values, i, value)
