@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequen
 from typing import TYPE_CHECKING, Any
 
 from pgjet import errors
-from pgjet._copy_sql import column_list, copy_options, substitute_params, table_name
+from pgjet._copy_sql import copy_options, copy_table, substitute_params
 from pgjet.copy import BATCH_BYTES, CopyIn, CopyOut
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ async def copy_records_to_table(
     timeout: float | None,
     where: str | None,
 ) -> str:
-    target = table_name(table, schema_name)
-    sql = f"COPY {target}{column_list(columns)} FROM STDIN (FORMAT binary){_where(where)}"
+    sql = f"{copy_table(table, schema_name, columns)} FROM STDIN (FORMAT binary){_where(where)}"
     copy = CopyIn(conn, sql, rows=True, timeout=timeout)
     async with copy:
         await copy.write_rows(records)
@@ -61,8 +60,8 @@ async def copy_to_table(
     where: str | None,
     **options: Any,
 ) -> str:
-    target = table_name(table, schema_name)
-    sql = f"COPY {target}{column_list(columns)} FROM STDIN{copy_options(**options)}{_where(where)}"
+    target = copy_table(table, schema_name, columns)
+    sql = f"{target} FROM STDIN{copy_options(**options)}{_where(where)}"
     copy = CopyIn(conn, sql, rows=False, timeout=timeout)
     async with copy:
         async for chunk in _read_source(source):
@@ -80,8 +79,7 @@ async def copy_from_table(
     timeout: float | None,
     **options: Any,
 ) -> str:
-    target = table_name(table, schema_name)
-    sql = f"COPY {target}{column_list(columns)} TO STDOUT{copy_options(**options)}"
+    sql = f"{copy_table(table, schema_name, columns)} TO STDOUT{copy_options(**options)}"
     return await _copy_out(conn, sql, output, timeout)
 
 

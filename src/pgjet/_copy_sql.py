@@ -43,6 +43,11 @@ def column_list(columns: Iterable[str] | None) -> str:
     return f" ({', '.join(names)})" if names else ""
 
 
+def copy_table(table: str, schema: str | None, columns: Iterable[str] | None) -> str:
+    """``COPY "schema"."table" ("a", "b")``, the start of asyncpg's table COPYs."""
+    return f"COPY {table_name(table, schema)}{column_list(columns)}"
+
+
 def copy_options(
     *,
     format: str | None = None,

@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgjet import errors
+from pgjet._copy_columns import named_types, table_columns
 from pgjet._copy_sql import CopyStatement, parse_copy, with_format
+from pgjet._copy_text import text_row
 from pgjet._wire.buffer import WriteBuffer
 from pgjet._wire.codecs import Codec, get_codec
 from pgjet._wire.core import CopyDecoder, CopyEncoder, CopyInOp, CopyOutOp
@@ -46,34 +48,7 @@ BATCH_BYTES = 256 * 1024
 # COPY OUT data received but not consumed yet before reading pauses.
 HIGH_WATER = 256 * 1024
 
-_COLUMNS_SQL = """
-SELECT a.attname::text, b.oid, b.typtype::text, a.attgenerated <> ''
-FROM pg_catalog.pg_attribute a
-CROSS JOIN LATERAL (
-    WITH RECURSIVE d(oid, base, typtype, depth) AS (
-        SELECT t.oid, t.typbasetype, t.typtype, 0
-        FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid
-        UNION ALL
-        SELECT t.oid, t.typbasetype, t.typtype, d.depth + 1
-        FROM pg_catalog.pg_type t JOIN d ON t.oid = d.base WHERE d.typtype = 'd')
-    SELECT oid, typtype FROM d ORDER BY depth DESC LIMIT 1) b
-WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum
-"""
-
-_TYPES_SQL = """
-SELECT b.oid, b.typtype::text
-FROM unnest($1::text[]) WITH ORDINALITY AS u(name, i)
-CROSS JOIN LATERAL (
-    WITH RECURSIVE d(oid, base, typtype, depth) AS (
-        SELECT t.oid, t.typbasetype, t.typtype, 0
-        FROM pg_catalog.pg_type t WHERE t.oid = u.name::regtype
-        UNION ALL
-        SELECT t.oid, t.typbasetype, t.typtype, d.depth + 1
-        FROM pg_catalog.pg_type t JOIN d ON t.oid = d.base WHERE d.typtype = 'd')
-    SELECT oid, typtype FROM d ORDER BY depth DESC LIMIT 1) b
-ORDER BY u.i
-"""
+_T = TypeVar("_T")
 
 
 class CopyRowError(errors.InvalidQueryInputError):
@@ -90,80 +65,83 @@ class CopyRowError(errors.InvalidQueryInputError):
         self.column_name = column_name
 
 
-# -- column types ------------------------------------------------------------------------
+# -- what both directions share --------------------------------------------------------------
 
 
-async def table_columns(
-    conn: Connection, table: str, columns: Sequence[str] | None, timeout: float | None
-) -> tuple[list[str], list[Codec]]:
-    """Names and binary codecs of the columns a COPY of `table` moves, in order."""
-    rows = await conn.fetch(_COLUMNS_SQL, table, timeout=timeout)
-    found = {r[0]: (r[1], r[2]) for r in rows}
-    if columns is None:
-        names = [r[0] for r in rows if not r[3]]  # COPY skips generated columns
-    else:
-        names = list(columns)
-        for name in names:
-            if name not in found:
-                raise errors.from_fields(
-                    {
-                        "S": "ERROR",
-                        "C": "42703",
-                        "M": f'column "{name}" of relation {table} does not exist',
-                    },
-                    None,
-                )
-    codecs = [_binary_codec(found[n][0], found[n][1], n) for n in names]
-    return names, codecs
+class _CopyExchange:
+    """One COPY on a connection: its statement, deadline, column types and outcome."""
 
+    def __init__(
+        self,
+        conn: Connection,
+        sql: str,
+        *,
+        rows: bool,
+        types: Sequence[str | int] | None,
+        timeout: float | None,
+    ) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._rows = rows  # rows encoded or decoded here; else raw data
+        self._types = types
+        self._timeout = timeout if timeout is not None else conn._engine.command_timeout
+        self._deadline: float | None = None
+        self._op: Any = None
+        self._ended = False
+        self.status: str | None = None
 
-async def named_types(
-    conn: Connection, types: Sequence[str | int], timeout: float | None
-) -> list[Codec]:
-    """Binary codecs for type names (``"int4"``, ``"public.mood"``) or OIDs."""
-    names = [str(t) if isinstance(t, int) else t for t in types]
-    for t in types:
-        if not isinstance(t, (str, int)) or isinstance(t, bool):
-            raise errors.InterfaceError(f"types must be type names or OIDs, not {t!r}")
-    rows = await conn.fetch(_TYPES_SQL, names, timeout=timeout)
-    return [_binary_codec(r[0], r[1], str(t)) for r, t in zip(rows, types, strict=True)]
+    def _start_clock(self) -> None:
+        if self._timeout is not None:
+            self._deadline = asyncio.get_running_loop().time() + self._timeout
 
+    def _time_left(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(self._deadline - asyncio.get_running_loop().time(), 1e-6)
 
-def _binary_codec(oid: int, typtype: str, column: str) -> Codec:
-    codec = get_codec(oid)
-    # An enum's binary form is its label, which the text codec writes and reads.
-    if codec.format != 1 and typtype != "e":
-        raise errors.UnsupportedClientFeatureError(
-            f"column {column!r} has type {codec.name or oid} (oid {oid}), which pgjet has "
-            "no binary codec for, so it cannot take part in a binary COPY",
-            hint="use COPY in text or CSV format (copy_in_raw / copy_out_raw / "
-            "copy_to_table / copy_from_query) for this table",
-        )
-    return codec
+    def _bounded(self, aw: Awaitable[_T]) -> Awaitable[_T]:
+        """`aw`, cut short at the COPY's deadline (with asyncio.TimeoutError)."""
+        if self._deadline is None:
+            return aw
+        return asyncio.wait_for(aw, self._time_left())
 
+    def _parse(self, direction: str) -> tuple[CopyStatement, str, str | None]:
+        """The user's COPY, the SQL to send for it, and its format (None: text).
 
-# -- the wire -------------------------------------------------------------------------------
+        A statement naming neither a format nor other options is sent as binary.
+        """
+        stmt = parse_copy(self._sql)
+        _check_stdio(stmt, direction)
+        if stmt.format is None and not stmt.has_options:
+            return stmt, with_format(self._sql, stmt, "binary"), "binary"
+        return stmt, self._sql, stmt.format
 
-
-async def _hold_wire(conn: Connection) -> None:
-    """Wait until no other exchange (executemany, COPY) holds the wire."""
-    conn._check_open()
-    await conn._wire.wait_exclusive_free()
-
-
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
+    async def _known_columns(self, stmt: CopyStatement) -> tuple[list[str], list[Codec]] | None:
+        """Column names and codecs from ``types=`` or from the table; None for a query."""
+        if self._types is not None:
+            codecs = await named_types(self._conn, self._types, self._time_left())
+            return [str(t) for t in self._types], codecs
+        if stmt.table is not None:
+            return await table_columns(self._conn, stmt.table, stmt.columns, self._time_left())
         return None
-    return max(deadline - asyncio.get_running_loop().time(), 1e-6)
+
+    def _raise_outcome(self, query: str) -> None:
+        """Raise what ended the operation early (the server's error, a lost connection).
+
+        `query` is the SQL as sent, which the server's error positions refer to.
+        """
+        op = self._op
+        fut = op.waiter
+        if fut.done() and not fut.cancelled() and fut.exception() is not None:
+            raise fut.exception()
+        if op.error_fields is not None:
+            raise self._conn._engine.error(op.error_fields, query)
 
 
-def _raise_outcome(conn: Connection, op: Any, query: str) -> None:
-    """Raise what ended `op` early (the server's error, a lost connection)."""
-    fut = op.waiter
-    if fut.done() and not fut.cancelled() and fut.exception() is not None:
-        raise fut.exception()
-    if op.error_fields is not None:
-        raise conn._engine.error(op.error_fields, query)
+def _check_stdio(stmt: CopyStatement, direction: str) -> None:
+    expected = "FROM STDIN" if direction == "from" else "TO STDOUT"
+    if stmt.direction != direction or not stmt.stdio:
+        raise errors.InterfaceError(f"this call needs a COPY ... {expected} statement")
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -174,7 +152,13 @@ def _consume(fut: asyncio.Future[Any]) -> None:
 # -- COPY FROM STDIN -------------------------------------------------------------------------
 
 
-class CopyIn:
+async def _hold_wire(conn: Connection) -> None:
+    """Wait until no other exchange (executemany, COPY) holds the wire."""
+    conn._check_open()
+    await conn._wire.wait_exclusive_free()
+
+
+class CopyIn(_CopyExchange):
     """``async with conn.copy_in(sql) as copy:`` — write rows or data, COPY on exit.
 
     Leaving the block normally ends the COPY (CopyDone) and waits for the
@@ -192,20 +176,12 @@ class CopyIn:
         timeout: float | None = None,
         batch_bytes: int = BATCH_BYTES,
     ) -> None:
-        self._conn = conn
-        self._sql = sql
-        self._rows = rows
-        self._types = types
-        self._timeout = timeout if timeout is not None else conn._engine.command_timeout
+        super().__init__(conn, sql, rows=rows, types=types, timeout=timeout)
         self._batch_bytes = batch_bytes
-        self._deadline: float | None = None
         self._encoder: Any = None
         self._names: list[str] = []
-        self._op: Any = None
         self._held = False
         self._failed: BaseException | None = None
-        self._done = False
-        self.status: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -230,28 +206,19 @@ class CopyIn:
         if self._op is not None:
             raise errors.InterfaceError("this COPY has already started")
         loop = asyncio.get_running_loop()
-        if self._timeout is not None:
-            self._deadline = loop.time() + self._timeout
+        self._start_clock()
         sql = self._sql
         if self._rows:
-            stmt = parse_copy(sql)
-            _check_stdio(stmt, "from")
-            if stmt.format is None and not stmt.has_options:
-                sql = with_format(sql, stmt, "binary")
-            elif stmt.format != "binary":
+            stmt, sql, fmt = self._parse("from")
+            if fmt != "binary":
                 raise errors.InterfaceError(
                     "copy_in() writes rows in binary COPY format; this statement asks for "
-                    f"{stmt.format or 'text'} (send such data with copy_in_raw())"
+                    f"{fmt or 'text'} (send such data with copy_in_raw())"
                 )
-            if self._types is not None:
-                codecs = await named_types(conn, self._types, _remaining(self._deadline))
-                self._names = [str(t) for t in self._types]
-            elif stmt.table is not None:
-                self._names, codecs = await table_columns(
-                    conn, stmt.table, stmt.columns, _remaining(self._deadline)
-                )
-            else:  # pragma: no cover - parse_copy always finds a table for FROM
+            columns = await self._known_columns(stmt)
+            if columns is None:  # pragma: no cover - parse_copy always finds a table for FROM
                 raise errors.InterfaceError("cannot find the table of this COPY")
+            self._names, codecs = columns
             self._encoder = CopyEncoder(codecs, self._batch_bytes)
         else:
             self._encoder = CopyEncoder([], self._batch_bytes)
@@ -272,7 +239,7 @@ class CopyIn:
             waiter: asyncio.Future[Any] = op.waiter
             done, _ = await asyncio.wait(
                 [started, waiter],
-                timeout=_remaining(self._deadline),
+                timeout=self._time_left(),
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if not done:
@@ -283,10 +250,9 @@ class CopyIn:
             raise
         if not op.started:
             # The statement failed before copying (no such table, a syntax error).
-            self._release()
-            self._done = True
-            await conn._engine.wait(op, _remaining(self._deadline))
-            _raise_outcome(conn, op, sql)
+            self._stop_sending()
+            await conn._engine.wait(op, self._time_left())
+            self._raise_outcome(sql)
             raise errors.InterfaceError("the statement is not a COPY ... FROM STDIN")
         if self._rows:
             self._encoder.write_header()
@@ -296,7 +262,7 @@ class CopyIn:
         if self._failed is not None:
             await self.abort(self._failed)
             raise self._failed
-        if self._done:
+        if self._ended:
             return self.status or ""
         op = self._check_started()
         conn = self._conn
@@ -305,9 +271,8 @@ class CopyIn:
         data = self._encoder.take()
         if not op.waiter.done():
             conn._wire.write_exclusive(data + _COPY_DONE)
-        self._release()
-        self._done = True
-        await conn._engine.wait(op, _remaining(self._deadline))
+        self._stop_sending()
+        await conn._engine.wait(op, self._time_left())
         if op.error_fields is not None:
             raise conn._engine.error(op.error_fields, self._sql)
         self.status = op.status
@@ -316,15 +281,14 @@ class CopyIn:
     async def abort(self, exc: BaseException) -> None:
         """End the COPY with CopyFail (the server keeps nothing of it)."""
         op = self._op
-        if self._done or op is None:
+        if self._ended or op is None:
             return
-        self._done = True
-        if self._held:
-            if not op.waiter.done():
-                fail = WriteBuffer()
-                fail.copy_fail(_fail_message(exc))
-                self._conn._wire.write_exclusive(fail.take())
-            self._release()
+        self._ended = True
+        if self._held and not op.waiter.done():
+            fail = WriteBuffer()
+            fail.copy_fail(_fail_message(exc))
+            self._conn._wire.write_exclusive(fail.take())
+        self._stop_sending()
         if isinstance(exc, asyncio.CancelledError):
             # No waiting while being cancelled: the server answers the
             # CopyFail by itself and the operation ends in the background.
@@ -395,15 +359,11 @@ class CopyIn:
         op = self._check_started()
         if op.waiter.done():
             # The server gave up early (a constraint, a bad value): stop sending.
-            self._release()
-            self._done = True
-            _raise_outcome(self._conn, op, self._sql)
+            self._stop_sending()
+            self._raise_outcome(self._sql)
         wire = self._conn._wire
         wire.write_exclusive(self._encoder.take())
-        if self._deadline is None:
-            await wire.drain()
-        else:
-            await asyncio.wait_for(wire.drain(), _remaining(self._deadline))
+        await self._bounded(wire.drain())
 
     # -- internals ---------------------------------------------------------------------
 
@@ -412,7 +372,7 @@ class CopyIn:
             raise errors.InterfaceError(
                 "this COPY was aborted by an earlier bad row; nothing of it will be stored"
             ) from self._failed
-        if self._done:
+        if self._ended:
             raise errors.InterfaceError("this COPY has ended")
         self._check_started()
         if rows != self._rows:
@@ -443,7 +403,9 @@ class CopyIn:
         self._failed = error
         return error
 
-    def _release(self) -> None:
+    def _stop_sending(self) -> None:
+        """The COPY is over on this side: let other queries use the wire again."""
+        self._ended = True
         if self._held:
             self._held = False
             self._conn._wire.end_exclusive()
@@ -456,12 +418,6 @@ _COPY_DONE = b"c\x00\x00\x00\x04"
 def _fail_message(exc: BaseException) -> str:
     text = f"COPY aborted by the client: {type(exc).__name__}: {exc}".replace("\x00", "\\0")
     return text[:1000]
-
-
-def _check_stdio(stmt: CopyStatement, direction: str) -> None:
-    expected = "FROM STDIN" if direction == "from" else "TO STDOUT"
-    if stmt.direction != direction or not stmt.stdio:
-        raise errors.InterfaceError(f"this call needs a COPY ... {expected} statement")
 
 
 # -- COPY TO STDOUT -----------------------------------------------------------------------
@@ -524,7 +480,7 @@ def _stop_flow(conn_ref: weakref.ref[Connection], op: Any, flow: _OutFlow) -> No
     conn._engine._abandon(op)
 
 
-class CopyOut:
+class CopyOut(_CopyExchange):
     """``async for row in conn.copy_out(sql)`` — rows (tuples) or, raw, bytes chunks.
 
     Rows of a binary COPY are decoded with the columns' binary codecs (types
@@ -544,22 +500,14 @@ class CopyOut:
         timeout: float | None = None,
         high_water: int = HIGH_WATER,
     ) -> None:
-        self._conn = conn
-        self._sql = sql
-        self._rows = rows
-        self._types = types
-        self._timeout = timeout if timeout is not None else conn._engine.command_timeout
+        super().__init__(conn, sql, rows=rows, types=types, timeout=timeout)
         self._high_water = high_water
-        self._deadline: float | None = None
-        self._op: Any = None
         self._flow: _OutFlow | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._decoder: Any = None
         self._text_rest = b""
         self._ready: list[Any] = []
         self._ready_pos = 0
-        self._ended = False
-        self.status: str | None = None
 
     def __aiter__(self) -> CopyOut:
         return self
@@ -601,12 +549,10 @@ class CopyOut:
             return
         conn = self._conn
         conn._check_open()
-        loop = asyncio.get_running_loop()
-        if self._timeout is not None:
-            self._deadline = loop.time() + self._timeout
+        self._start_clock()
         sql = self._sql
         if self._rows:
-            sql = await self._prepare_rows(sql)
+            sql = await self._prepare_rows()
         flow = _OutFlow(conn._wire)
         op = CopyOutOp(flow.on_data, self._high_water)
         conn._core.out.query(sql)
@@ -616,13 +562,8 @@ class CopyOut:
         self._flow = flow
         self._finalizer = weakref.finalize(self, _stop_flow, weakref.ref(conn), op, flow)
 
-    async def _prepare_rows(self, sql: str) -> str:
-        stmt = parse_copy(sql)
-        _check_stdio(stmt, "to")
-        fmt = stmt.format
-        if fmt is None and not stmt.has_options:
-            sql = with_format(sql, stmt, "binary")
-            fmt = "binary"
+    async def _prepare_rows(self) -> str:
+        stmt, sql, fmt = self._parse("to")
         if fmt == "binary":
             self._decoder = CopyDecoder(await self._codecs(stmt))
         elif fmt != "text" or _has_other_options(stmt):
@@ -633,20 +574,20 @@ class CopyOut:
         return sql
 
     async def _codecs(self, stmt: CopyStatement) -> list[Codec]:
+        columns = await self._known_columns(stmt)
+        if columns is not None:
+            return columns[1]
         conn = self._conn
-        remaining = _remaining(self._deadline)
-        if self._types is not None:
-            return await named_types(conn, self._types, remaining)
-        if stmt.table is not None:
-            return (await table_columns(conn, stmt.table, stmt.columns, remaining))[1]
         assert stmt.query is not None
-        state = await conn._engine.prepare(stmt.query, conn._record_class, remaining, named=False)
+        state = await conn._engine.prepare(
+            stmt.query, conn._record_class, self._time_left(), named=False
+        )
         oids = [oid for _, oid in state.columns]
         codecs = [get_codec(oid) for oid in oids]
         if all(c.format == 1 for c in codecs):
             return codecs
         # Enums (binary form = label) or types without a binary codec: ask the catalog.
-        return await named_types(conn, oids, _remaining(self._deadline))
+        return await named_types(conn, oids, self._time_left())
 
     async def _next_chunks(self) -> list[bytes] | None:
         if self._ended:
@@ -664,10 +605,7 @@ class CopyOut:
                 return None
             flow.wakeup = asyncio.get_running_loop().create_future()
             try:
-                if self._deadline is None:
-                    await flow.wakeup
-                else:
-                    await asyncio.wait_for(flow.wakeup, _remaining(self._deadline))
+                await self._bounded(flow.wakeup)
             except asyncio.TimeoutError:
                 await self.aclose()
                 raise asyncio.TimeoutError(
@@ -684,7 +622,7 @@ class CopyOut:
             self._finalizer.detach()
         assert self._flow is not None
         self._flow.resume()
-        _raise_outcome(self._conn, op, self._sql)
+        self._raise_outcome(self._sql)
         if self._decoder is not None and not self._decoder.finished:
             raise errors.ProtocolError("the binary COPY data ended without its trailer")
         self.status = op.status
@@ -699,58 +637,9 @@ class CopyOut:
         data = self._text_rest + b"".join(chunks)
         lines = data.split(b"\n")
         self._text_rest = lines.pop()
-        return [_text_row(line) for line in lines]
+        return [text_row(line) for line in lines]
 
 
 def _has_other_options(stmt: CopyStatement) -> bool:
     # Only "(FORMAT text)" keeps the default delimiter and NULL marker.
     return any(name != "format" for name in stmt.options)
-
-
-_ESCAPES = {
-    ord("b"): b"\b",
-    ord("f"): b"\f",
-    ord("n"): b"\n",
-    ord("r"): b"\r",
-    ord("t"): b"\t",
-    ord("v"): b"\v",
-    ord("\\"): b"\\",
-}
-
-
-def _text_row(line: bytes) -> tuple[str | None, ...]:
-    """One line of text-format COPY (default delimiter and NULL marker)."""
-    return tuple(None if f == b"\\N" else _unescape(f) for f in line.split(b"\t"))
-
-
-def _unescape(field: bytes) -> str:
-    if b"\\" not in field:
-        return field.decode("utf-8")
-    out = bytearray()
-    i, n = 0, len(field)
-    while i < n:
-        c = field[i]
-        if c != 0x5C or i + 1 == n:
-            out.append(c)
-            i += 1
-            continue
-        nxt = field[i + 1]
-        if nxt in _ESCAPES:
-            out += _ESCAPES[nxt]
-            i += 2
-        elif 0x30 <= nxt <= 0x37:
-            j = i + 1
-            while j < n and j < i + 4 and 0x30 <= field[j] <= 0x37:
-                j += 1
-            out.append(int(field[i + 1 : j], 8) & 0xFF)
-            i = j
-        elif nxt == ord("x") and i + 2 < n and field[i + 2 : i + 3] in b"0123456789abcdefABCDEF":
-            j = i + 2
-            while j < n and j < i + 4 and field[j : j + 1] in b"0123456789abcdefABCDEF":
-                j += 1
-            out.append(int(field[i + 2 : j], 16))
-            i = j
-        else:
-            out.append(nxt)
-            i += 2
-    return out.decode("utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgjet import errors
+from pgjet.connection import Connection
 
 SESSION_RESETS = ("tracked", "always")
 
@@ -41,3 +42,8 @@ def check_config(**values: Any) -> None:
         raise bad("session_reset", f"must be one of {SESSION_RESETS}")
     if values["null_pool"] and values["min_size"]:
         raise bad("min_size", "must be 0 for a null pool (it keeps no connections)")
+    connection_class = values["connection_class"]
+    if not (isinstance(connection_class, type) and issubclass(connection_class, Connection)):
+        raise errors.ClientConfigurationError(
+            f"connection_class must be a subclass of pgjet.Connection, got {connection_class!r}"
+        )

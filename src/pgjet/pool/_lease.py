@@ -20,7 +20,7 @@ from pgjet.connection import Connection
 from pgjet.pool._session import Change, classify
 
 if TYPE_CHECKING:
-    from pgjet.pool._pool import Pool
+    from pgjet.pool._core import PoolCore
     from pgjet.pool._slot import Slot
 
 
@@ -29,7 +29,7 @@ class PoolConnectionProxy:
 
     __slots__ = ("__weakref__", "_changes", "_con", "_listeners", "_pool", "_queries", "_slot")
 
-    def __init__(self, pool: Pool, slot: Slot) -> None:
+    def __init__(self, pool: PoolCore, slot: Slot) -> None:
         self._pool = pool
         self._slot = slot
         self._con: Connection | None = slot.conn

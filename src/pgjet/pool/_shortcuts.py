@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pgjet.pool._pool import PoolAcquireContext
+    from pgjet.pool._acquire import PoolAcquireContext
 
 
 class PoolShortcuts:
