@@ -370,11 +370,31 @@ cdef int _write_text(WriteBuffer buf, object value, str typname) except -1:
     return 0
 
 
+cdef extern from "Python.h":
+    ctypedef unsigned char Py_UCS1
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    Py_UCS1* PyUnicode_1BYTE_DATA(object o)
+
+
+cdef inline object _decode_utf8(const char* data, Py_ssize_t length):
+    """str from UTF-8; short ASCII text (the usual case) copied straight into a new str."""
+    cdef Py_ssize_t i
+    if 1 < length <= 64:
+        for i in range(length):
+            if <unsigned char>data[i] >= 0x80:
+                return PyUnicode_DecodeUTF8(data, length, NULL)
+        text = PyUnicode_New(length, 127)
+        memcpy(PyUnicode_1BYTE_DATA(text), data, <size_t>length)
+        return text
+    # Empty and one-character strings come from CPython's shared singletons.
+    return PyUnicode_DecodeUTF8(data, length, NULL)
+
+
 cdef class TextCodec(Codec):
     """text, varchar, bpchar, name, unknown, json: UTF-8 text."""
 
     cdef object decode(self, const char* data, Py_ssize_t length):
-        return PyUnicode_DecodeUTF8(data, length, NULL)
+        return _decode_utf8(data, length)
 
     cdef int encode(self, WriteBuffer buf, object value) except -1:
         return _write_text(buf, value, self.name)
