@@ -292,7 +292,7 @@ cdef class WireProtocol:
 
     cdef bint _process(self) except -1:
         cdef MessageView msg = self._msg
-        cdef Operation op
+        cdef Operation op = None   # the head of _pending, kept while it lasts
         cdef char t
         cdef int done
         while self._reader.next_message(msg):
@@ -314,19 +314,22 @@ cdef class WireProtocol:
                 self.events.append(("notification", pid, channel, payload))
                 continue
             while True:
-                if not self._pending:
-                    if t == b'E':
-                        # e.g. FATAL on administrator shutdown while idle.
-                        self.events.append(("error", msg.fields()))
-                        break
-                    raise ProtocolViolation(
-                        f"unexpected message {chr(<unsigned char>t)!r} with no operation pending")
-                op = <Operation>self._pending[0]
+                if op is None:
+                    if not self._pending:
+                        if t == b'E':
+                            # e.g. FATAL on administrator shutdown while idle.
+                            self.events.append(("error", msg.fields()))
+                            break
+                        raise ProtocolViolation(
+                            f"unexpected message {chr(<unsigned char>t)!r} "
+                            "with no operation pending")
+                    op = <Operation>self._pending[0]
                 done = op.on_message(self, msg)
                 if done == 0:
                     break
                 self._pending.popleft()
                 self.completed.append(op)
+                op = None
                 if done == 1:
                     break
                 # 2: the operation ended without reading this message, which
