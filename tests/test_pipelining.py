@@ -274,6 +274,27 @@ async def test_in_a_transaction_a_later_call_never_overtakes_one_that_prepares(
     assert results == ["INSERT 0 3", 3, "INSERT 0 1", 4]
 
 
+async def test_in_a_transaction_a_new_statement_that_reads_the_catalog(conn: Any) -> None:
+    """Reading the types of a statement happens inside that call's turn: no waiting on itself."""
+    await conn.execute(
+        "CREATE TYPE turn_mood AS ENUM ('ok', 'meh'); CREATE TEMP TABLE tm (m turn_mood)"
+    )
+    try:
+        async with conn.transaction():
+            results = await asyncio.wait_for(
+                asyncio.gather(
+                    conn.execute("INSERT INTO tm VALUES ($1::turn_mood)", "ok"),
+                    conn.fetchval("SELECT count(*) FROM tm WHERE m = $1::turn_mood", "ok"),
+                    conn.fetch("SELECT m, ARRAY[m] FROM tm"),
+                ),
+                10,
+            )
+        assert results[:2] == ["INSERT 0 1", 1]
+        assert [tuple(r) for r in results[2]] == [("ok", ["ok"])]
+    finally:
+        await conn.execute("DROP TABLE tm; DROP TYPE turn_mood")
+
+
 async def test_a_cancelled_call_waiting_for_its_turn_hands_the_turn_on(conn: Any) -> None:
     await conn.execute("CREATE TEMP TABLE tx_turn (n int)")
     async with conn.transaction():

@@ -81,6 +81,8 @@ class QueryEngine:
         # made even when one must first prepare its statement: the last call
         # holding a turn (done once its messages are written), or None.
         self._last_turn: asyncio.Future[None] | None = None
+        # The turn being taken now, and the task taking it.
+        self._active_turn: tuple[asyncio.Future[None], asyncio.Task[Any] | None] | None = None
         self._cancel = cancel  # async callable: sends a CancelRequest
         self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState | None]] = {}
         self._portals_to_close: list[bytes] = []
@@ -274,8 +276,20 @@ class QueryEngine:
         the transaction under it), nor may a later call overtake it.
         """
         if self._last_turn is not None:
-            return True
+            return self.turn_pending()
         return self.core.transaction_status != "I" and (self.cache.get(query, record_class) is None)
+
+    def turn_pending(self) -> bool:
+        """Does a call made now have to wait for earlier turns?
+
+        Not when the task whose turn it is makes it: that is part of its own
+        call (reading the catalog for its statement's types, say), and
+        waiting would wait for itself.
+        """
+        if self._last_turn is None:
+            return False
+        active = self._active_turn
+        return active is None or active[1] is not asyncio.current_task()
 
     async def take_turn(self) -> asyncio.Future[None]:
         """Wait until every earlier turn has written its messages; end it with end_turn()."""
@@ -289,6 +303,7 @@ class QueryEngine:
                 # Our caller gave up: hand the turn on once the previous one ends.
                 previous.add_done_callback(lambda _: self.end_turn(mine))
                 raise
+        self._active_turn = (mine, asyncio.current_task())
         return mine
 
     def end_turn(self, turn: asyncio.Future[None] | None) -> None:
@@ -296,6 +311,8 @@ class QueryEngine:
             return
         if not turn.done():
             turn.set_result(None)
+        if self._active_turn is not None and self._active_turn[0] is turn:
+            self._active_turn = None
         if self._last_turn is turn:
             self._last_turn = None
 
@@ -339,7 +356,7 @@ class QueryEngine:
         self, state: StatementState, args: Sequence[Any], timeout: float | None, limit: int
     ) -> ExecuteOp:
         """Run a PreparedStatement's state; re-parsed unnamed if a pooler lost it."""
-        if self._last_turn is not None:
+        if self._last_turn is not None and self.turn_pending():
             self.end_turn(await self.take_turn())
         for attempt in (1, 2):
             sent_name = state.name
@@ -617,7 +634,7 @@ class QueryEngine:
                     if op.schema_changed or op.decode_error is not None:
                         await self.wait(op, None)  # decodes again, or raises what went wrong
                 else:
-                    await self.wait(op, _remaining(deadline, loop))
+                    await self.wait(op, _remaining(deadline, loop), timeout)
                 fields = op.error_fields
                 if fields is None:
                     return op
@@ -646,7 +663,7 @@ class QueryEngine:
 
     async def simple_query(self, sql: str, timeout: float | None) -> QueryOp:
         """The simple protocol: several statements allowed, text results, no arguments."""
-        if self._last_turn is not None:
+        if self._last_turn is not None and self.turn_pending():
             self.end_turn(await self.take_turn())
         self._write_closures()
         self.core.out.query(sql)
@@ -667,11 +684,15 @@ class QueryEngine:
 
     # -- waiting, timeouts and cancellation ------------------------------------------
 
-    async def wait(self, op: Operation, timeout: float | None) -> None:
+    async def wait(
+        self, op: Operation, timeout: float | None, budget: float | None = None
+    ) -> None:
         """Wait for `op`; on timeout or task cancellation, cancel it server-side.
 
         The operation stays queued until its ReadyForQuery arrives, so the
-        stream stays in step and the connection usable.
+        stream stays in step and the connection usable. `budget` is the
+        caller's whole timeout when `timeout` is what is left of it (the
+        error names the former).
         """
         if timeout is None:
             timeout = self.command_timeout
@@ -688,7 +709,7 @@ class QueryEngine:
             self._abandon(op)
             # asyncpg raises asyncio.TimeoutError here too.
             raise asyncio.TimeoutError(
-                f"the query did not finish within {timeout:.3g}s and was cancelled"
+                f"the query did not finish within {budget or timeout:.3g}s and was cancelled"
             ) from None
         except asyncio.CancelledError:
             self._abandon(op)
