@@ -167,12 +167,17 @@ def test_uninstall_lets_the_real_asyncpg_be_imported() -> None:
         left = sorted(n for n in sys.modules if n.startswith("asyncpg"))
         import asyncpg
         import asyncpg.connect_utils  # the real one has it
-        print(json.dumps({"shim": shim_name, "left": left, "real": asyncpg.__file__}))
+        print(json.dumps({
+            "shim": shim_name, "left": left, "real": asyncpg.__name__,
+            "real_file": asyncpg.__file__, "pgjet_dir": pgjet.compat.__file__.rsplit("/", 2)[0],
+        }))
         """
     )
     assert got["shim"] == "pgjet.compat.asyncpg"
     assert got["left"] == []
-    assert "site-packages" in got["real"] and "pgjet" not in got["real"]
+    # The real package (not under pgjet's own directory, whatever the checkout is called).
+    assert got["real"] == "asyncpg"
+    assert not got["real_file"].startswith(got["pgjet_dir"])
 
 
 # -- asyncpg-style code on a real server -----------------------------------------------
