@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pgjet import errors
+from pgjet._call_order import CallOrder
 from pgjet._transport import WireTransport
 from pgjet._wire.buffer import WriteBuffer
 from pgjet._wire.codecs import OutdatedTypeError
@@ -78,11 +79,8 @@ class QueryEngine:
         # The pooler probe: None (not run yet), the query in flight, or True (done).
         self._probe: QueryOp | bool | None = None
         # Inside a transaction, calls reach the wire in the order they were
-        # made even when one must first prepare its statement: the last call
-        # holding a turn (done once its messages are written), or None.
-        self._last_turn: asyncio.Future[None] | None = None
-        # The turn being taken now, and the task taking it.
-        self._active_turn: tuple[asyncio.Future[None], asyncio.Task[Any] | None] | None = None
+        # made even when one must first prepare its statement.
+        self.order = CallOrder()
         self._cancel = cancel  # async callable: sends a CancelRequest
         self._preparing: dict[tuple[str, Any], asyncio.Future[StatementState | None]] = {}
         self._portals_to_close: list[bytes] = []
@@ -261,60 +259,16 @@ class QueryEngine:
             self._unname(state)
         return True
 
+    def _rerun_unnamed(
+        self, state: StatementState, sent_name: bytes, fields: dict[str, str]
+    ) -> bool:
+        """Run it again, re-parsed? Only if the server lost it and no transaction holds us:
+        its Bind failed, so nothing of it ran."""
+        return self._went_missing(state, sent_name, fields) and self.core.transaction_status == "I"
+
     def _unname(self, state: StatementState) -> None:
         self.cache.to_close.append(state.name)
         state.name = b""
-
-    # -- call order inside transactions ------------------------------------------------
-
-    def needs_turn(self, query: str, record_class: Any) -> bool:
-        """Must this call wait for the calls made before it to be written?
-
-        Yes while an earlier call holds a turn, and inside a transaction for a
-        statement that must be prepared first: its Parse must not reach the
-        server before an earlier call's Execute (a failing Parse would abort
-        the transaction under it), nor may a later call overtake it.
-        """
-        if self._last_turn is not None:
-            return self.turn_pending()
-        return self.core.transaction_status != "I" and (self.cache.get(query, record_class) is None)
-
-    def turn_pending(self) -> bool:
-        """Does a call made now have to wait for earlier turns?
-
-        Not when the task whose turn it is makes it: that is part of its own
-        call (reading the catalog for its statement's types, say), and
-        waiting would wait for itself.
-        """
-        if self._last_turn is None:
-            return False
-        active = self._active_turn
-        return active is None or active[1] is not asyncio.current_task()
-
-    async def take_turn(self) -> asyncio.Future[None]:
-        """Wait until every earlier turn has written its messages; end it with end_turn()."""
-        previous = self._last_turn
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._last_turn = mine
-        if previous is not None and not previous.done():
-            try:
-                await asyncio.shield(previous)
-            except asyncio.CancelledError:
-                # Our caller gave up: hand the turn on once the previous one ends.
-                previous.add_done_callback(lambda _: self.end_turn(mine))
-                raise
-        self._active_turn = (mine, asyncio.current_task())
-        return mine
-
-    def end_turn(self, turn: asyncio.Future[None] | None) -> None:
-        if turn is None:
-            return
-        if not turn.done():
-            turn.set_result(None)
-        if self._active_turn is not None and self._active_turn[0] is turn:
-            self._active_turn = None
-        if self._last_turn is turn:
-            self._last_turn = None
 
     def close_portal(self, portal: bytes) -> None:
         """Close a cursor's portal with the next write (no round trip)."""
@@ -356,8 +310,7 @@ class QueryEngine:
         self, state: StatementState, args: Sequence[Any], timeout: float | None, limit: int
     ) -> ExecuteOp:
         """Run a PreparedStatement's state; re-parsed unnamed if a pooler lost it."""
-        if self._last_turn is not None and self.turn_pending():
-            self.end_turn(await self.take_turn())
+        await self.order.wait_if_pending()
         for attempt in (1, 2):
             sent_name = state.name
             op = self.start_execute(state, args, limit=limit)
@@ -365,11 +318,7 @@ class QueryEngine:
             fields = op.error_fields
             if fields is None:
                 return op
-            if (
-                self._went_missing(state, sent_name, fields)
-                and attempt == 1
-                and self.core.transaction_status == "I"
-            ):
+            if attempt == 1 and self._rerun_unnamed(state, sent_name, fields):
                 continue
             raise self.error(fields, state.query)
         raise AssertionError("unreachable")
@@ -537,10 +486,8 @@ class QueryEngine:
         if bad_input is not None:
             raise bad_input
         if op.error_fields is not None:
-            if (
-                self._went_missing(state, sent_name, op.error_fields)
-                and isinstance(args, Sequence)
-                and self.core.transaction_status == "I"
+            if isinstance(args, Sequence) and self._rerun_unnamed(
+                state, sent_name, op.error_fields
             ):
                 # Nothing ran (the first Bind failed): again, parsed in the same write.
                 return await self.executemany(state, args, timeout, keep_rows=keep_rows)
@@ -570,19 +517,23 @@ class QueryEngine:
         if timeout is not None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
+        order = self.order
+        # A cached statement without a coroutine call: the hot path.
+        cached = self.cache.get(query, record_class)
         turn = None
-        if (self._last_turn is not None or self.core.transaction_status != "I") and (
-            self.needs_turn(query, record_class)
+        if (order.last is not None or cached is None) and order.needs_turn(
+            cached is not None, self.core.transaction_status != "I"
         ):
-            turn = await self.take_turn()
+            turn = await order.take()
+            cached = self.cache.get(query, record_class)  # it may have changed meanwhile
         try:
             moved: StatementState | None = None
             for attempt in (1, 2):
+                if attempt == 2:
+                    cached = self.cache.get(query, record_class)
                 if moved is not None:
                     state, moved = moved, None
                 else:
-                    # A cached statement without a coroutine call: the hot path.
-                    cached = self.cache.get(query, record_class)
                     if cached is not None:
                         state = cached
                     else:
@@ -615,7 +566,7 @@ class QueryEngine:
                         op = self.start_execute(
                             state, args, limit=limit, discard_rows=discard_rows, columnar=columnar
                         )
-                    self.end_turn(turn)  # written: later calls may go
+                    order.end(turn)  # written: later calls may go
                 except errors.InvalidQueryInputError:
                     # A cached statement's custom parameter types may be stale (a
                     # type dropped and created again, a composite that gained an
@@ -638,11 +589,7 @@ class QueryEngine:
                 fields = op.error_fields
                 if fields is None:
                     return op
-                if (
-                    self._went_missing(state, sent_name, fields)
-                    and attempt == 1
-                    and self.core.transaction_status == "I"
-                ):
+                if attempt == 1 and self._rerun_unnamed(state, sent_name, fields):
                     # A pooler gave us a server session without our statement:
                     # its Bind failed, nothing ran. Outside a transaction, run it
                     # again parsed in the same write (the state is unnamed now).
@@ -659,12 +606,11 @@ class QueryEngine:
                 raise self.error(fields, query)
             raise errors.InternalClientError("statement kept being evicted while preparing it")
         finally:
-            self.end_turn(turn)
+            order.end(turn)
 
     async def simple_query(self, sql: str, timeout: float | None) -> QueryOp:
         """The simple protocol: several statements allowed, text results, no arguments."""
-        if self._last_turn is not None and self.turn_pending():
-            self.end_turn(await self.take_turn())
+        await self.order.wait_if_pending()
         self._write_closures()
         self.core.out.query(sql)
         op = QueryOp()
@@ -684,9 +630,7 @@ class QueryEngine:
 
     # -- waiting, timeouts and cancellation ------------------------------------------
 
-    async def wait(
-        self, op: Operation, timeout: float | None, budget: float | None = None
-    ) -> None:
+    async def wait(self, op: Operation, timeout: float | None, budget: float | None = None) -> None:
         """Wait for `op`; on timeout or task cancellation, cancel it server-side.
 
         The operation stays queued until its ReadyForQuery arrives, so the

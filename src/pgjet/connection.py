@@ -320,15 +320,18 @@ class Connection:
             timeout = engine.command_timeout
         loop = asyncio.get_running_loop()
         started = loop.time()
-        # In a transaction, keep the order of calls (see QueryEngine.needs_turn).
-        turn = await engine.take_turn() if engine.needs_turn(query, record_class) else None
+        # In a transaction, keep the order of calls (see pgjet._call_order).
+        order = engine.order
+        prepared = engine.cache.get(query, record_class) is not None
+        in_transaction = self._core.transaction_status != "I"
+        turn = await order.take() if order.needs_turn(prepared, in_transaction) else None
         try:
             state = await engine.statement(query, record_class, timeout)
             if state.closed:
                 # Evicted from the cache while this call waited for another's Parse.
                 state = await engine.statement(query, record_class, timeout)
         finally:
-            engine.end_turn(turn)
+            order.end(turn)
         if timeout is not None:
             # One budget for the whole call, preparation included.
             timeout = max(timeout - (loop.time() - started), 1e-6)
