@@ -101,6 +101,23 @@ async def conn(dsn: str) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+async def schema(dsn: str) -> AsyncIterator[str]:
+    """A schema of its own per test (the cluster is shared), dropped afterwards."""
+    import secrets
+
+    import pgjet
+
+    name = f"t_{secrets.token_hex(4)}"
+    admin = await pgjet.connect(dsn)
+    await admin.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield name
+    finally:
+        await admin.execute(f"DROP SCHEMA {name} CASCADE")
+        await admin.close()
+
+
+@pytest.fixture
 async def aconn(dsn: str) -> AsyncIterator[Any]:
     """An asyncpg connection to the same cluster: the reference in differential tests."""
     import asyncpg

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
-import struct
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,35 +21,7 @@ import pytest
 import pgjet
 from pgjet import errors
 
-
-def message_types(data: bytes) -> list[bytes]:
-    types = []
-    pos = 0
-    while pos < len(data):
-        (length,) = struct.unpack_from("!i", data, pos + 1)
-        types.append(data[pos : pos + 1])
-        pos += 1 + length
-    assert pos == len(data), "a write ended inside a message"
-    return types
-
-
-class WireSpy:
-    """Records the type of every frontend message the connection writes."""
-
-    def __init__(self, conn: Any) -> None:
-        transport = conn._wire.transport
-        self.sent: list[bytes] = []
-        original = transport.write
-
-        def write(data: bytes | bytearray | memoryview) -> None:
-            self.sent.extend(message_types(bytes(data)))
-            original(data)
-
-        transport.write = write
-
-    def count(self, mtype: bytes) -> int:
-        return self.sent.count(mtype)
-
+from .wire_spy import WireSpy
 
 pytestmark = pytest.mark.usefixtures("hang_guard")
 

@@ -10,31 +10,12 @@ import pytest
 import pgjet
 from pgjet import errors
 
-from .test_statement_cache import WireSpy
-
-
-class WriteCounter:
-    """Counts the transport writes that carry an Execute."""
-
-    def __init__(self, conn: Any) -> None:
-        transport = conn._wire.transport
-        self.executes_per_write: list[int] = []
-        original = transport.write
-
-        def write(data: Any) -> None:
-            from .test_statement_cache import message_types
-
-            n = message_types(bytes(data)).count(b"E")
-            if n:
-                self.executes_per_write.append(n)
-            original(data)
-
-        transport.write = write
+from .wire_spy import WireSpy
 
 
 async def test_results_arrive_per_statement_in_one_write(conn: Any) -> None:
     await conn.fetchval("SELECT $1::int + 1", 0)  # known: no describe round trip for it
-    counter = WriteCounter(conn)
+    spy = WireSpy(conn)
     async with conn.pipeline() as p:
         a = p.fetchval("SELECT $1::int + 1", 41)
         b = p.fetch("SELECT g FROM generate_series(1, $1::int) g", 3)
@@ -52,7 +33,7 @@ async def test_results_arrive_per_statement_in_one_write(conn: Any) -> None:
     assert f.result() == 5
     # The statements unknown before were described together first; then every
     # statement of the pipeline went in ONE write.
-    assert counter.executes_per_write == [6]
+    assert [w.count(b"E") for w in spy.writes if b"E" in w] == [6]
 
 
 async def test_an_error_fails_its_statement_and_aborts_the_later_ones(conn: Any) -> None:

@@ -8,7 +8,6 @@ messages that actually leave the client.
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,38 +16,7 @@ import pytest
 import pgjet
 from pgjet import errors
 
-
-class WireSpy:
-    """Records the type of every frontend message the connection writes."""
-
-    def __init__(self, conn: Any) -> None:
-        transport = conn._wire.transport
-        self.sent: list[bytes] = []
-        original = transport.write
-
-        def write(data: bytes | bytearray | memoryview) -> None:
-            self.sent.extend(message_types(bytes(data)))
-            original(data)
-
-        transport.write = write
-
-    def count(self, mtype: bytes) -> int:
-        return self.sent.count(mtype)
-
-    def reset(self) -> None:
-        self.sent.clear()
-
-
-def message_types(data: bytes) -> list[bytes]:
-    """Frame a chunk of frontend messages (every write holds whole messages)."""
-    types = []
-    pos = 0
-    while pos < len(data):
-        (length,) = struct.unpack_from("!i", data, pos + 1)
-        types.append(data[pos : pos + 1])
-        pos += 1 + length
-    assert pos == len(data), "a write ended inside a message"
-    return types
+from .wire_spy import WireSpy
 
 
 async def server_statements(conn: Any) -> set[str]:

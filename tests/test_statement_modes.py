@@ -16,7 +16,7 @@ import pytest
 import pgjet
 from pgjet import errors
 
-from .test_statement_cache import WireSpy
+from .wire_spy import WireSpy
 
 
 async def server_statement_count(conn: Any) -> int:
@@ -40,19 +40,10 @@ async def test_unnamed_mode_is_one_write_and_leaves_nothing_server_side(dsn: str
         assert conn.statement_mode == "unnamed"
         assert await conn.fetchval("SELECT $1::int + 1", 1) == 2  # described once
         spy = WireSpy(conn)
-        writes: list[int] = []
-        transport = conn._wire.transport
-        original = transport.write
-
-        def write(data: Any) -> None:
-            writes.append(len(data))
-            original(data)
-
-        transport.write = write
         for i in range(5):
             assert await conn.fetchval("SELECT $1::int + 1", i) == i + 1
         # Parse + Bind + Describe + Execute + Sync, one write per query.
-        assert len(writes) == 5
+        assert len(spy.writes) == 5
         assert spy.sent == [b"P", b"B", b"D", b"E", b"S"] * 5
         assert await server_statement_count(conn) == 0
     finally:

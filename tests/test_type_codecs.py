@@ -4,8 +4,7 @@ and the json_loads/json_dumps convenience of connect() and create_pool()."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -14,18 +13,6 @@ import pytest
 
 import pgjet
 from pgjet import errors
-
-
-@pytest.fixture
-async def schema(dsn: str) -> AsyncIterator[str]:
-    name = f"tc_{secrets.token_hex(4)}"
-    admin = await pgjet.connect(dsn)
-    await admin.execute(f"CREATE SCHEMA {name}")
-    try:
-        yield name
-    finally:
-        await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        await admin.close()
 
 
 def plain(value: Any) -> Any:

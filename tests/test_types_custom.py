@@ -8,8 +8,6 @@ has an opinion.
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -18,19 +16,6 @@ import pytest
 import pgjet
 from pgjet import errors
 from pgjet.types import Range
-
-
-@pytest.fixture
-async def schema(dsn: str) -> AsyncIterator[str]:
-    """A schema of its own per test (the cluster is shared), dropped afterwards."""
-    name = f"ct_{secrets.token_hex(4)}"
-    admin = await pgjet.connect(dsn)
-    await admin.execute(f"CREATE SCHEMA {name}")
-    try:
-        yield name
-    finally:
-        await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        await admin.close()
 
 
 def plain(value: Any) -> Any:

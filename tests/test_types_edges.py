@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -24,18 +22,6 @@ from pgjet import errors
 from pgjet.types import INFINITY, NEG_INFINITY, DateTimeMapping, Range
 
 UTC = dt.timezone.utc
-
-
-@pytest.fixture
-async def schema(dsn: str) -> AsyncIterator[str]:
-    name = f"te_{secrets.token_hex(4)}"
-    admin = await pgjet.connect(dsn)
-    await admin.execute(f"CREATE SCHEMA {name}")
-    try:
-        yield name
-    finally:
-        await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        await admin.close()
 
 
 def set_mapping(conn: Any, infinity: Any = "asyncpg", out_of_range: str = "raise") -> None:
