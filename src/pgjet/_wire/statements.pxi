@@ -233,6 +233,26 @@ cdef class StatementState:
 cdef bytes _SYNC = b"S\x00\x00\x00\x04"
 
 
+cdef tuple _decode_tuple(MessageView msg, list codecs, Py_ssize_t ncols):
+    """A DataRow's values (after its column count) as a tuple; codec errors propagate."""
+    cdef Py_ssize_t i
+    cdef int32_t size
+    cdef object value
+    cdef tuple values = PyTuple_New(ncols)
+    for i in range(ncols):
+        size = msg.int32()
+        if size == -1:
+            value = None
+        else:
+            msg._need(size)
+            value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
+            msg.pos += size
+        Py_INCREF(value)
+        PyTuple_SET_ITEM(values, i, value)
+    msg.expect_end()
+    return values
+
+
 def queue_named_execute(WireProtocol proto, StatementState state, object args,
                         int32_t limit, bint discard_rows):
     """The hot path of a cached named statement: Bind, Execute, Sync and its ExecuteOp.
@@ -472,22 +492,8 @@ cdef class ExecuteOp(Operation):
 
     cdef object _decode_shaped_row(self, MessageView msg, StatementState st, Py_ssize_t ncols):
         """A row built by the statement's RowShape from its decoded values."""
-        cdef list codecs = st.column_codecs
         cdef Py_ssize_t i
-        cdef int32_t size
-        cdef object value
-        cdef tuple values = PyTuple_New(ncols)
-        for i in range(ncols):
-            size = msg.int32()
-            if size == -1:
-                value = None
-            else:
-                msg._need(size)
-                value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
-                msg.pos += size
-            Py_INCREF(value)
-            PyTuple_SET_ITEM(values, i, value)
-        msg.expect_end()
+        cdef tuple values = _decode_tuple(msg, st.column_codecs, ncols)
         cdef RowShape shape = st.row_shape
         cdef int kind = shape.kind
         cdef dict row
@@ -524,32 +530,21 @@ cdef class ExecuteOp(Operation):
         cdef Py_ssize_t ncols = PyList_GET_SIZE(codecs)
         cdef int16_t n = msg.int16()
         cdef Py_ssize_t i
-        cdef int32_t size
-        cdef object value
+        cdef tuple values
         if n != ncols or PyList_GET_SIZE(lists) != ncols:
             raise ProtocolViolation(
                 f"DataRow has {n} columns, the statement describes {ncols}")
         if self.raw_rows is None and self.decode_error is None:
             # A row is appended whole or not at all: decode it first.
-            values = PyTuple_New(ncols)
-            for i in range(ncols):
-                size = msg.int32()
-                if size == -1:
-                    value = None
-                else:
-                    msg._need(size)
-                    try:
-                        value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(
-                            msg.data + msg.pos, size)
-                    except Exception as exc:
-                        self._row_failed(exc, msg)
-                        if self.raw_rows is None:
-                            self.column_lists = None
-                        return 0
-                    msg.pos += size
-                Py_INCREF(value)
-                PyTuple_SET_ITEM(values, i, value)
-            msg.expect_end()
+            try:
+                values = _decode_tuple(msg, codecs, ncols)
+            except ProtocolViolation:
+                raise
+            except Exception as exc:
+                self._row_failed(exc, msg)
+                if self.raw_rows is None:
+                    self.column_lists = None
+                return 0
             for i in range(ncols):
                 PyList_Append(<list>PyList_GET_ITEM(lists, i), <object>PyTuple_GET_ITEM(values, i))
         return 0
