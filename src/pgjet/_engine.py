@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pgjet import errors
 from pgjet._call_order import CallOrder
@@ -28,6 +28,7 @@ from pgjet._wire.core import (
     StatementState,
     SyncOp,
     WireProtocol,
+    column_sinks,
     queue_named_execute,
 )
 from pgjet.introspection import ConnectionTypes
@@ -41,6 +42,10 @@ _EXECUTEMANY_BATCH_BYTES = 256 * 1024
 # A portal name no one creates: executing it aborts a half-sent executemany.
 _NO_SUCH_PORTAL = b"pgjet: executemany aborted by a bad argument"
 
+
+# How an ExecuteOp keeps rows: "" as rows, "lists" one list per column
+# (fetch_columns), "packed" numpy-ready where the type allows (fetch_numpy).
+Columnar = Literal["", "lists", "packed"]
 
 # What `prepared_statements=` accepts (see docs/pgbouncer.md).
 STATEMENT_MODES = ("auto", "named", "unnamed")
@@ -292,7 +297,7 @@ class QueryEngine:
         discard_rows: bool = False,
         portal: bytes = b"",
         sync: bool = True,
-        columnar: bool = False,
+        columnar: Columnar = "",
     ) -> ExecuteOp:
         """Write Bind/Execute(/Sync) for `state` and queue the operation."""
         self._write_bind(state, args, portal)
@@ -302,7 +307,7 @@ class QueryEngine:
             out.sync()
         op = ExecuteOp(state, discard_rows)
         if columnar:
-            op.column_lists = [[] for _ in state.columns]
+            op.column_sinks = column_sinks(state, columnar == "packed")
         self.wire.send(op)
         return op
 
@@ -505,7 +510,7 @@ class QueryEngine:
         timeout: float | None,
         limit: int = 0,
         discard_rows: bool = False,
-        columnar: bool = False,
+        columnar: Columnar = "",
     ) -> ExecuteOp:
         """Prepare (or reuse) and run one statement; retry once if the plan went stale.
 

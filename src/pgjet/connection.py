@@ -23,12 +23,13 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pgjet import _copy_api, errors
-from pgjet._engine import QueryEngine
+from pgjet._engine import Columnar, QueryEngine
+from pgjet._numpy_columns import import_numpy, sink_to_array
 from pgjet._transport import WireTransport
-from pgjet._wire.core import WireProtocol
+from pgjet._wire.core import ColumnSink, WireProtocol
 from pgjet.cancel import send_cancel_request
 from pgjet.copy import CopyIn, CopyOut
 from pgjet.cursor import CursorFactory
@@ -41,6 +42,9 @@ from pgjet.rows import RowShape, row_factory_error
 from pgjet.statements import StatementCache
 from pgjet.transaction import Transaction
 from pgjet.types import DateTimeMapping
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 LogListener = Callable[["Connection", errors.PostgresMessage], Any]
 TerminationListener = Callable[["Connection"], Any]
@@ -255,24 +259,44 @@ class Connection:
         """All rows as columns: ``{column name: [value of each row]}``.
 
         No row object is built at all, which makes large results cheaper to
-        fetch and to hand to columnar tools (``numpy.asarray(cols["x"])``,
-        ``pandas.DataFrame(cols)``). A repeated column name keeps the last
-        column, as ``dict_row`` does.
+        fetch and to hand to columnar tools (``pandas.DataFrame(cols)``). A
+        repeated column name keeps the last column, as ``dict_row`` does.
         """
+        sinks = await self._fetch_sinks(query, args, timeout, "lists")
+        return {sink.name: sink.items for sink in sinks}  # type: ignore[misc]
+
+    async def fetch_numpy(
+        self, query: str, *args: Any, timeout: float | None = None
+    ) -> dict[str, npt.NDArray[Any]]:
+        """All rows as numpy arrays: ``{column name: array of each row's value}``.
+
+        bool, int2/4/8, oid, float4/8, date, timestamp and timestamptz columns
+        are decoded straight into typed arrays (``int32``, ``float64``,
+        ``datetime64[D]``, ``datetime64[us]`` in UTC...), with no Python object
+        per value; such a column with NULLs is a ``numpy.ma.MaskedArray``
+        masked at the NULLs. Every other column (and one whose codec was
+        replaced with ``set_type_codec``) is an ``object`` array of the values
+        ``fetch()`` returns, None for NULL. ±infinity dates and timestamps
+        have no datetime64 value and raise ValueError. Needs numpy.
+        """
+        numpy = import_numpy()
+        sinks = await self._fetch_sinks(query, args, timeout, "packed")
+        return {sink.name: sink_to_array(numpy, sink) for sink in sinks}
+
+    async def _fetch_sinks(
+        self, query: str, args: Sequence[Any], timeout: float | None, columnar: Columnar
+    ) -> list[ColumnSink]:
         self._check_open()
         if self._query_loggers:
             with self._time_and_log(query, args, timeout):
                 op = await self._engine.execute(
-                    query, args, record_class=self._row_shape, timeout=timeout, columnar=True
+                    query, args, record_class=self._row_shape, timeout=timeout, columnar=columnar
                 )
         else:
             op = await self._engine.execute(
-                query, args, record_class=self._row_shape, timeout=timeout, columnar=True
+                query, args, record_class=self._row_shape, timeout=timeout, columnar=columnar
             )
-        lists = op.column_lists
-        if lists is None:  # the statement's result had no column
-            return {}
-        return {name: values for (name, _), values in zip(op.state.columns, lists, strict=True)}
+        return op.column_sinks or []  # None: the statement's result had no column
 
     async def fetchmany(
         self,

@@ -104,11 +104,23 @@ class ExecuteOp(Operation):
     shares_sync: bool
     aborted: bool
     raw_rows: list[bytes] | None
-    column_lists: list[list[Any]] | None
+    column_sinks: list[ColumnSink] | None
     def decode_again(self) -> bool: ...
     def __init__(
         self, state: StatementState, discard_rows: bool = ..., shares_sync: bool = ...
     ) -> None: ...
+
+# -- columnar results (columns.pxi) ----------------------------------------------
+
+class ColumnSink:
+    name: str
+    kind: int
+    dtype: str | None
+    items: list[Any] | None
+    count: int
+    def packed_values(self) -> tuple[bytearray, bytearray | None]: ...
+
+def column_sinks(state: StatementState, packed: bool) -> list[ColumnSink]: ...
 
 # -- COPY (copy.pxi) --------------------------------------------------------------
 

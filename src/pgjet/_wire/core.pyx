@@ -18,4 +18,5 @@ import_record_api()
 include "reader.pxi"
 include "protocol.pxi"
 include "statements.pxi"
+include "columns.pxi"
 include "copy.pxi"

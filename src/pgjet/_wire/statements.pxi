@@ -353,8 +353,10 @@ cdef class ExecuteOp(Operation):
     # of a type not read yet): the undecoded DataRows from there on, kept so
     # the rows can be decoded again once the catalog was read afresh.
     cdef public list raw_rows
-    # fetch_columns(): one list per column instead of rows (None: rows).
-    cdef public list column_lists
+    # fetch_columns()/fetch_numpy(): one ColumnSink per column instead of
+    # rows (None: rows), and the rows they hold in full.
+    cdef public list column_sinks
+    cdef Py_ssize_t sink_rows
 
     def __init__(self, StatementState state, bint discard_rows=False, bint shares_sync=False):
         Operation.__init__(self)
@@ -368,7 +370,8 @@ cdef class ExecuteOp(Operation):
         self.shares_sync = shares_sync
         self.aborted = False
         self.raw_rows = None
-        self.column_lists = None
+        self.column_sinks = None
+        self.sink_rows = 0
 
     cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
         cdef char t = msg.mtype
@@ -377,7 +380,7 @@ cdef class ExecuteOp(Operation):
                 self.raw_rows.append(PyBytes_FromStringAndSize(msg.data, msg.length))
             elif self.discard_rows:
                 pass
-            elif self.column_lists is not None:
+            elif self.column_sinks is not None:
                 self._decode_columns(msg)
             else:
                 row = self._decode_row(msg)
@@ -524,29 +527,42 @@ cdef class ExecuteOp(Operation):
             return None
 
     cdef int _decode_columns(self, MessageView msg) except -1:
-        """Append one DataRow's values to the column lists: no row object at all."""
+        """Add one DataRow's values to the column sinks: no row object at all."""
         cdef list codecs = self.state.column_codecs
-        cdef list lists = self.column_lists
+        cdef list sinks = self.column_sinks
         cdef Py_ssize_t ncols = PyList_GET_SIZE(codecs)
         cdef int16_t n = msg.int16()
         cdef Py_ssize_t i
-        cdef tuple values
-        if n != ncols or PyList_GET_SIZE(lists) != ncols:
+        cdef Py_ssize_t rows = self.sink_rows
+        cdef int32_t size
+        cdef ColumnSink sink
+        if n != ncols or PyList_GET_SIZE(sinks) != ncols:
             raise ProtocolViolation(
                 f"DataRow has {n} columns, the statement describes {ncols}")
-        if self.raw_rows is None and self.decode_error is None:
-            # A row is appended whole or not at all: decode it first.
-            try:
-                values = _decode_tuple(msg, codecs, ncols)
-            except ProtocolViolation:
-                raise
-            except Exception as exc:
-                self._row_failed(exc, msg)
-                if self.raw_rows is None:
-                    self.column_lists = None
-                return 0
+        if self.raw_rows is not None or self.decode_error is not None:
+            return 0
+        try:
             for i in range(ncols):
-                PyList_Append(<list>PyList_GET_ITEM(lists, i), <object>PyTuple_GET_ITEM(values, i))
+                size = msg.int32()
+                sink = <ColumnSink>PyList_GET_ITEM(sinks, i)
+                if size == -1:
+                    sink.add_null()
+                else:
+                    msg._need(size)
+                    sink.add(<Codec>PyList_GET_ITEM(codecs, i), msg.data + msg.pos, size)
+                    msg.pos += size
+            msg.expect_end()
+        except ProtocolViolation:
+            raise
+        except Exception as exc:
+            # A row is kept whole or not at all.
+            for sink in sinks:
+                sink.truncate(rows)
+            self._row_failed(exc, msg)
+            if self.raw_rows is None:
+                self.column_sinks = None
+            return 0
+        self.sink_rows = rows + 1
         return 0
 
     cdef int _row_failed(self, object exc, MessageView msg) except -1:
@@ -580,7 +596,7 @@ cdef class ExecuteOp(Operation):
         self.decode_error = None
         for payload in raw:
             view.reset(b'D', payload, len(payload))
-            if self.column_lists is not None:
+            if self.column_sinks is not None:
                 self._decode_columns(view)
                 if self.decode_error is None:
                     continue
@@ -590,6 +606,6 @@ cdef class ExecuteOp(Operation):
                     self.rows.append(row)
                     continue
             self._fail_rows(self.decode_error)   # no second chance
-            self.column_lists = None
+            self.column_sinks = None
             return False
         return True

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from pgjet.pool._acquire import PoolAcquireContext
 
 
@@ -44,6 +46,22 @@ class PoolShortcuts:
     ) -> Any:
         async with self.acquire() as con:
             return await con.fetchval(query, *args, column=column, timeout=timeout)
+
+    async def fetch_columns(
+        self, query: str, *args: Any, timeout: float | None = None
+    ) -> dict[str, list[Any]]:
+        async with self.acquire() as con:
+            columns: dict[str, list[Any]] = await con.fetch_columns(query, *args, timeout=timeout)
+            return columns
+
+    async def fetch_numpy(
+        self, query: str, *args: Any, timeout: float | None = None
+    ) -> dict[str, npt.NDArray[Any]]:
+        async with self.acquire() as con:
+            arrays: dict[str, npt.NDArray[Any]] = await con.fetch_numpy(
+                query, *args, timeout=timeout
+            )
+            return arrays
 
     async def fetchmany(
         self,
