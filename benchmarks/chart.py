@@ -53,6 +53,8 @@ TARGETS: dict[str, Target] = {
     "W1": Target(1.25, "target ≥ 1.25x"),
     "W2": Target(1.3, "target ≥ 1.3x"),
     "W3": Target(2.0, "target ≥ 2x"),
+    # W3c: pgjet's fetch_numpy() against asyncpg's fetch() of the same rows.
+    "W3c": Target(3.0, "target ≥ 3x"),
     "W4": Target(1.3, "target ≥ 1.3x"),
     "W5": Target(1.5, "target ≥ 1.5x"),
     "W6": Target(1.2, "target ≥ 1.2x"),
@@ -221,6 +223,8 @@ def _workload_panel(result: dict[str, Any], notes: _Footnotes) -> Panel:
                 ratio = entry["ratios"].get(f"{driver}/{BASELINE}")
                 bars.append(Bar(driver, loop, ratio, _marks(entry, driver, ratio, notes)))
         label = f"{workload}\n" + textwrap.fill(info.title, 22)
+        if info.note and workload in workloads:  # which call each driver ran (W3c)
+            label += " " + notes.mark(info.note)
         groups.append(Group(label, tuple(bars), TARGETS[workload]))
     return Panel(
         title="",

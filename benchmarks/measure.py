@@ -47,6 +47,8 @@ async def _measure(spec: dict[str, Any]) -> dict[str, Any]:
         + "."
         + type(asyncio.get_running_loop()).__name__,
     }
+    if sample.api:
+        result["api"] = sample.api
     if sample.latencies_ns:
         result["p50_us"] = percentile(sample.latencies_ns, 0.50) / 1000
         result["p99_us"] = percentile(sample.latencies_ns, 0.99) / 1000

@@ -113,7 +113,8 @@ def _ratio(value: float | None) -> str:
 
 
 class _Notes:
-    """Footnotes for n/a, error and not-like-for-like cells, numbered in order of use."""
+    """Footnotes for n/a, error and not-like-for-like cells and for workloads' notes,
+    numbered in order of use."""
 
     def __init__(self) -> None:
         self.texts: list[str] = []
@@ -137,7 +138,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         info = WORKLOADS[workload]
         for loop in loops:
             entry = summary[workload][loop]
-            cells = [f"{workload} {info.title} ({info.unit})", loop]
+            label = f"{workload} {info.title} ({info.unit})"
+            if info.note:  # e.g. W3c: which call each driver ran
+                label += " " + notes.mark(info.note)
+            cells = [label, loop]
             for driver in drivers:
                 cells.append(_cell(driver, entry["drivers"][driver], notes))
             for driver in others:

@@ -1,7 +1,8 @@
 """What each workload measures, at which size, and the tables it reads or writes.
 
 Drivers implement the workloads in ``benchmarks/drivers/``; this module is the single
-place that says what W1..W7 are, so every driver runs the same thing.
+place that says what W1..W7 (and W3c: W3 fetched as columns) are, so every driver runs
+the same thing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class Workload:
     title: str
     unit: str
     """What the throughput counts, per second."""
+    note: str = ""
+    """What a reader must know to compare the drivers' figures (a footnote of the table)."""
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -28,6 +31,13 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W1", "SELECT $1::int, sequential, 1 connection", "queries/s"),
         Workload("W2", "fetch 1,000 rows x 10 mixed columns (jsonb parsed)", "fetches/s"),
         Workload("W3", "fetch 100k rows x (int, text, float8)", "rows/s"),
+        Workload(
+            "W3c",
+            "fetch 100k rows x (int, text, float8) as columns",
+            "rows/s",
+            note="W3c: pgjet times fetch_numpy() (numpy arrays); asyncpg fetch() (Records: its "
+            "fastest whole-result fetch); psycopg binary fetchall(), for reference",
+        ),
         Workload("W4", "100 tasks, 10-connection pool, PK lookups", "queries/s"),
         Workload("W5", "executemany INSERT of 10k rows", "rows/s"),
         Workload("W6", "COPY 1M rows x (int, text, float8) in", "rows/s"),
@@ -152,6 +162,37 @@ def type_mismatches(row: Any) -> list[str]:
         )
         if not isinstance(value, expected) or wrong_subclass:
             problems.append(f"{sql_type} ({name}) returned as {type(value).__name__}")
+    return problems
+
+
+W3_DTYPES = {"a": "int32", "b": "object", "c": "float64"}
+"""W3c: the numpy dtype of each column of ``fetch_numpy(W3_SQL)``."""
+
+
+def w3_column_problems(columns: dict[str, Any], expected_rows: int) -> list[str]:
+    """How a columnar W3 result (``{name: numpy array}``) differs from bench_w3's rows:
+    column names, lengths, dtypes and values (row i holds ``(i, 'row-' || i, i * 0.25)``)."""
+    if list(columns) != list(W3_DTYPES):
+        return [f"columns {list(columns)!r}, expected {list(W3_DTYPES)!r}"]
+    problems = []
+    for name, dtype in W3_DTYPES.items():
+        array = columns[name]
+        if len(array) != expected_rows:
+            problems.append(f"{name}: {len(array)} values, expected {expected_rows}")
+        if str(getattr(array, "dtype", None)) != dtype:
+            problems.append(f"{name}: dtype {getattr(array, 'dtype', type(array).__name__)}")
+        if hasattr(array, "mask"):
+            problems.append(f"{name}: a masked array, but bench_w3 holds no NULL")
+    if problems or expected_rows == 0:
+        return problems
+    a, b, c = columns["a"], columns["b"], columns["c"]
+    n = expected_rows
+    if (int(a.min()), int(a.max()), int(a.sum())) != (1, n, n * (n + 1) // 2):
+        problems.append(f"a is not 1..{n}")
+    for i in (0, expected_rows - 1):  # one value checked at each end
+        key, text, number = int(a[i]), b[i], float(c[i])
+        if text != f"row-{key}" or number != key * 0.25:
+            problems.append(f"row {i} is ({key}, {text!r}, {number!r})")
     return problems
 
 

@@ -100,7 +100,9 @@ def test_ratios_are_the_tables() -> None:
     """Every bar is the ratio that report.summarise stored in latest.json for the table."""
     result = json.loads((RESULTS / "latest.json").read_text())
     data = prepare(result)
-    assert [g.label.split("\n")[0] for g in data.workloads.groups] == [f"W{i}" for i in range(1, 8)]
+    assert [g.label.split("\n")[0] for g in data.workloads.groups] == [
+        "W1", "W2", "W3", "W3c", "W4", "W5", "W6", "W7",
+    ]  # fmt: skip
     compared = 0
     for workload in result["workloads"]:
         for loop in result["loops"]:
@@ -115,7 +117,8 @@ def test_targets_of_issue_9() -> None:
     data = prepare(json.loads((RESULTS / "latest.json").read_text()))
     targets = {g.label.split("\n")[0]: g.target for g in data.workloads.groups}
     assert {w: t.ratio for w, t in targets.items() if t} == {
-        "W1": 1.25, "W2": 1.3, "W3": 2.0, "W4": 1.3, "W5": 1.5, "W6": 1.2, "W7": 1.25,
+        "W1": 1.25, "W2": 1.3, "W3": 2.0, "W3c": 3.0, "W4": 1.3, "W5": 1.5, "W6": 1.2,
+        "W7": 1.25,
     }  # fmt: skip
     w7 = targets["W7"]
     assert w7 is not None and "time ≤ 0.8x" in w7.label
@@ -144,6 +147,63 @@ def test_workloads_and_loops_not_run_are_absent_with_a_note() -> None:
     assert w3.mark == uvloop.mark  # one note for all of them, not one per bar
     # No bar anywhere was turned into a 0.
     assert all(b.ratio != 0 for g in data.workloads.groups for b in g.bars)
+
+
+def _with_w3c() -> dict[str, Any]:
+    """The synthetic run plus W3c on both loops: pgjet 3.5x asyncpg, psycopg 1.5x."""
+    result = _synthetic()
+    for loop in ("asyncio", "uvloop"):
+        for round_no in range(3):
+            for driver, value in (("asyncpg", 100.0), ("pgjet", 350.0), ("psycopg", 150.0)):
+                result["measurements"].append(
+                    {
+                        "round": round_no,
+                        "workload": "W3c",
+                        "driver": driver,
+                        "loop": loop,
+                        "status": "ok",
+                        "value": value,
+                        "caveats": [],
+                    }
+                )
+    result["workloads"] = [*result["workloads"], "W3c"]
+    result["loops"] = ["asyncio", "uvloop"]
+    return result
+
+
+def _group(data: chart.ChartData, workload: str) -> chart.Group:
+    return next(g for g in data.workloads.groups if g.label.startswith(workload + "\n"))
+
+
+def test_w3c_bars_target_and_note(tmp_path: Path) -> None:
+    data = prepare(_with_w3c())
+    for loop in ("asyncio", "uvloop"):
+        assert _bar(data, "W3c", "pgjet", loop).ratio == pytest.approx(3.5)
+        assert _bar(data, "W3c", "psycopg", loop).ratio == pytest.approx(1.5)
+    group = _group(data, "W3c")
+    assert group.target == chart.Target(3.0, "target ≥ 3x")
+    # The label points to the note saying which call each driver ran.
+    mark = group.label.rsplit(" ", 1)[-1]
+    assert "pgjet times fetch_numpy()" in _note(data, mark)
+    source = tmp_path / "latest.json"
+    source.write_text(json.dumps(_with_w3c()))
+    output = tmp_path / "chart.png"
+    assert chart.main(["--input", str(source), "--output", str(output)]) == 0
+    assert _png_size(output.read_bytes()) == (chart.WIDTH_PX, chart.HEIGHT_PX)
+
+
+def test_results_from_before_w3c_draw_it_as_absent(tmp_path: Path) -> None:
+    result = _with_w3c()
+    result["workloads"].remove("W3c")  # as a run of --workloads W1,W5, or an older file
+    result["measurements"] = [m for m in result["measurements"] if m["workload"] != "W3c"]
+    data = prepare(result)
+    group = _group(data, "W3c")
+    assert all(b.ratio is None for b in group.bars)
+    assert _note(data, group.bars[0].mark).endswith("workload or event loop not in this run")
+    assert not any("fetch_numpy" in n for n in data.notes)  # no note for what did not run
+    assert group.label.endswith("columns")  # ...and no mark on the label
+    output = chart.draw(data, tmp_path / "chart.png")
+    assert _png_size(output.read_bytes()) == (chart.WIDTH_PX, chart.HEIGHT_PX)
 
 
 def test_synthetic_chart_draws_with_notes_and_no_side_panels(tmp_path: Path) -> None:

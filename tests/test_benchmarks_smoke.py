@@ -5,20 +5,22 @@ No timing is asserted anywhere: figures live in benchmarks/, not in pass/fail te
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from benchmarks import report
-from benchmarks.callgrind import read_total
+from benchmarks.callgrind import W3_ROWS, build_shim, child, describe_result, read_total
 from benchmarks.drivers import DRIVERS
 from benchmarks.drivers.psycopg3 import placeholders
 from benchmarks.run import rotated, update_readme
-from benchmarks.workloads import WORKLOADS, type_mismatches
+from benchmarks.workloads import WORKLOADS, type_mismatches, w3_column_problems
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,6 +70,14 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     for workload in WORKLOADS:
         rows = [line for line in done.stdout.splitlines() if line.startswith(f"| {workload} ")]
         assert len(rows) == 2, rows
+
+    # W3c: each driver says which call it timed, and the table's footnote says it too.
+    apis = {"pgjet": "fetch_numpy()", "asyncpg": "fetch()", "psycopg": "cursor.fetchall() (binary)"}
+    w3c = [m for m in result["measurements"] if m["workload"] == "W3c" and m["driver"] in apis]
+    assert len(w3c) == 6
+    for m in w3c:
+        assert m["status"] == "ok" and m["api"] == apis[m["driver"]], m
+    assert "W3c: pgjet times fetch_numpy()" in done.stdout
 
 
 def test_ratios_are_medians_of_per_round_ratios() -> None:
@@ -138,6 +148,56 @@ def test_type_mismatches_names_each_undecoded_column() -> None:
     assert problems == ["bool (active) returned as int", "timestamptz (created) returned as str"]
 
 
+def _w3_columns(rows: int) -> dict[str, Any]:
+    import numpy
+
+    a = numpy.arange(1, rows + 1, dtype=numpy.int32)
+    b = numpy.array([f"row-{i}" for i in a.tolist()], dtype=object)
+    return {"a": a, "b": b, "c": a * 0.25}
+
+
+def test_w3_column_problems_names_each_difference() -> None:
+    import numpy
+
+    assert w3_column_problems(_w3_columns(5), 5) == []
+    assert w3_column_problems(_w3_columns(5), 6) == [
+        "a: 5 values, expected 6",
+        "b: 5 values, expected 6",
+        "c: 5 values, expected 6",
+    ]
+    wide = _w3_columns(5) | {"a": numpy.arange(1, 6, dtype=numpy.int64)}
+    assert w3_column_problems(wide, 5) == ["a: dtype int64"]
+    masked = _w3_columns(5) | {"c": numpy.ma.MaskedArray(numpy.arange(5) * 0.25)}
+    assert w3_column_problems(masked, 5) == ["c: a masked array, but bench_w3 holds no NULL"]
+    shifted = _w3_columns(5)
+    shifted["b"][0] = "row-2"
+    assert w3_column_problems(shifted, 5) == ["row 0 is (1, 'row-2', 0.25)"]
+    assert w3_column_problems({"a": _w3_columns(5)["a"]}, 5) == [
+        "columns ['a'], expected ['a', 'b', 'c']"
+    ]
+
+
+def test_workload_note_is_a_footnote_of_the_table() -> None:
+    measurements = [
+        {"round": 0, "workload": w, "loop": "asyncio", "driver": d, "status": "ok", "value": v}
+        for w in ("W3", "W3c")
+        for d, v in (("pgjet", 3.0), ("asyncpg", 1.0))
+    ]
+    drivers = ["pgjet", "asyncpg"]
+    result = {
+        "drivers": drivers,
+        "loops": ["asyncio"],
+        "workloads": ["W3", "W3c"],
+        "summary": report.summarise(measurements, [], drivers, ["W3", "W3c"], ["asyncio"]),
+    }
+    lines = report.render_markdown(result).splitlines()
+    (w3c,) = [line for line in lines if line.startswith("| W3c ")]
+    assert "as columns (rows/s) [1] | asyncio | 3.0 | 1.0 | 3.00 |" in w3c
+    assert lines[-1].startswith("[1] W3c: pgjet times fetch_numpy()")
+    (w3,) = [line for line in lines if line.startswith("| W3 ")]
+    assert "[" not in w3  # W3 has no note
+
+
 def test_psycopg_placeholders() -> None:
     assert placeholders("SELECT $1::int, $2") == "SELECT %s::int, %s"
 
@@ -189,3 +249,38 @@ def test_callgrind_counts_instructions_of_one_fetch() -> None:
     # Decoding 1,000 wide rows takes millions of instructions; connection setup and
     # interpreter start-up (hundreds of millions) must not be in the count.
     assert 1_000_000 < instructions < 200_000_000
+
+
+def test_callgrind_describes_a_dict_of_columns_by_its_rows() -> None:
+    assert describe_result(_w3_columns(4)) == {
+        "rows": 4,
+        "types": ["numpy.ndarray[int32]", "numpy.ndarray[object]", "numpy.ndarray[float64]"],
+    }
+    assert describe_result([(1, "x", 0.5)]) == {
+        "rows": 1,
+        "types": ["builtins.int", "builtins.str", "builtins.float"],
+    }
+
+
+@pytest.mark.parametrize("driver", ["pgjet", "asyncpg"])
+def test_callgrind_w3numpy_measures_the_whole_result(driver: str, dsn: str, tmp_path: Path) -> None:
+    """The measured process of ``--workload w3numpy``, run natively (the client requests
+    that switch callgrind's collection are no-ops outside valgrind)."""
+    if shutil.which("valgrind") is None:  # the shim includes <valgrind/callgrind.h>
+        if os.environ.get("CI") == "true":
+            pytest.fail("valgrind is not installed (apt-get install valgrind)")
+        pytest.skip("valgrind is not installed")
+    spec = {"driver": driver, "dsn": dsn, "loop": "asyncio", "shim": str(build_shim(tmp_path))}
+    try:
+        info = child(spec | {"workload": "w3numpy"})
+    finally:
+        asyncio.set_event_loop(None)  # child() left its closed loop as the current one
+    assert info["rows"] == W3_ROWS
+    if driver == "pgjet":
+        assert info["types"] == [
+            "numpy.ndarray[int32]",
+            "numpy.ndarray[object]",
+            "numpy.ndarray[float64]",
+        ]
+    else:
+        assert info["types"] == ["builtins.int", "builtins.str", "builtins.float"]

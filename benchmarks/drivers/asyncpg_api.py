@@ -1,4 +1,4 @@
-"""W1..W7 for drivers with asyncpg's API: asyncpg itself and pgjet.
+"""W1..W7 (and W3c) for drivers with asyncpg's API: asyncpg itself and pgjet.
 
 Both run exactly this code, so any difference between them is the driver's. A feature
 pgjet does not have yet raises :class:`Unsupported` (reported as n/a).
@@ -134,6 +134,51 @@ async def _w3(module: Any, dsn: str, sizes: Sizes, options: dict[str, Any]) -> S
         await conn.close()
 
 
+async def _w3c(module: Any, dsn: str, sizes: Sizes, options: dict[str, Any]) -> Sample:
+    """W3 as columns: pgjet's ``fetch_numpy()``; asyncpg has no columnar fetch, so it runs
+    ``fetch()``, its fastest way to the whole result."""
+    conn = await module.connect(dsn)
+    try:
+        fetch_numpy = getattr(conn, "fetch_numpy", None)
+        if fetch_numpy is None and module.__name__ == "pgjet":
+            # An older pgjet (--pgjet <ref>) must not be measured running fetch() instead.
+            raise Unsupported("Connection.fetch_numpy does not exist yet")
+        if fetch_numpy is not None:
+            import numpy  # noqa: F401  (missing numpy: n/a, not a failed measurement)
+        fetch = fetch_numpy or conn.fetch
+        sql = wl.W3_SQL
+        expected = sizes.w3_rows
+        clock = time.perf_counter
+        last: list[Any] = [None]
+
+        async def once() -> float:
+            t0 = clock()
+            result = await fetch(sql)
+            elapsed = clock() - t0
+            # Rows: len() is the row count; columns: the length of one column.
+            count = len(result["a"]) if fetch_numpy is not None else len(result)
+            if count != expected:
+                raise WrongResult(f"W3c fetched {count} rows, expected {expected}")
+            last[0] = result
+            return elapsed
+
+        await repeat(once, sizes.warmup_seconds, 1)
+        sample = rate_of_median(expected, await repeat(once, sizes.min_time, sizes.min_reps))
+        if fetch_numpy is not None:
+            problems = wl.w3_column_problems(last[0], expected)
+            if problems:
+                raise WrongResult("W3c fetch_numpy(): " + "; ".join(problems))
+            sample.api = "fetch_numpy()"
+        else:
+            row = last[0][0]
+            if tuple(type(v) for v in row) != (int, str, float) or row[1] != f"row-{row[0]}":
+                raise WrongResult(f"W3c row decoded as {tuple(row)!r}")
+            sample.api = "fetch()"
+        return sample
+    finally:
+        await conn.close()
+
+
 async def _w4(module: Any, dsn: str, sizes: Sizes, options: dict[str, Any]) -> Sample:
     create_pool = _require(module, "create_pool", module.__name__)
     extra: dict[str, Any] = {}
@@ -240,4 +285,13 @@ async def _w7(module: Any, dsn: str, sizes: Sizes, options: dict[str, Any]) -> S
     return Sample(value=count / seconds, count=count, seconds=seconds)
 
 
-_RUNNERS = {"W1": _w1, "W2": _w2, "W3": _w3, "W4": _w4, "W5": _w5, "W6": _w6, "W7": _w7}
+_RUNNERS = {
+    "W1": _w1,
+    "W2": _w2,
+    "W3": _w3,
+    "W3c": _w3c,
+    "W4": _w4,
+    "W5": _w5,
+    "W6": _w6,
+    "W7": _w7,
+}

@@ -29,6 +29,8 @@ class Sample:
     latencies_ns: list[int] | None = None
     caveats: list[str] = field(default_factory=list)
     """Ways this result is not like-for-like (e.g. a type left undecoded)."""
+    api: str = ""
+    """The driver call timed, when drivers differ in it (W3c); recorded in the JSON."""
 
 
 def median(values: list[float]) -> float:

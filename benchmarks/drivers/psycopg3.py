@@ -1,4 +1,4 @@
-"""W1..W7 for psycopg 3, async, with binary result cursors.
+"""W1..W7 (and W3c) for psycopg 3, async, with binary result cursors.
 
 Connections are ``autocommit=True`` so that each statement is its own transaction, as
 with asyncpg and pgjet (psycopg's default would open a transaction and make the pool
@@ -115,6 +115,13 @@ async def _w3(dsn: str, sizes: Sizes, options: dict[str, Any]) -> Sample:
     return await _fetch_all(dsn, wl.W3_SQL, sizes.w3_rows, sizes, sizes.w3_rows)
 
 
+async def _w3c(dsn: str, sizes: Sizes, options: dict[str, Any]) -> Sample:
+    # psycopg has no columnar fetch: W3's fetchall(), so its column is there for reference.
+    sample = await _fetch_all(dsn, wl.W3_SQL, sizes.w3_rows, sizes, sizes.w3_rows)
+    sample.api = "cursor.fetchall() (binary)"
+    return sample
+
+
 async def _w4(dsn: str, sizes: Sizes, options: dict[str, Any]) -> Sample:
     try:
         from psycopg_pool import AsyncConnectionPool
@@ -215,4 +222,13 @@ async def _w7(dsn: str, sizes: Sizes, options: dict[str, Any]) -> Sample:
     return Sample(value=count / seconds, count=count, seconds=seconds)
 
 
-_RUNNERS = {"W1": _w1, "W2": _w2, "W3": _w3, "W4": _w4, "W5": _w5, "W6": _w6, "W7": _w7}
+_RUNNERS = {
+    "W1": _w1,
+    "W2": _w2,
+    "W3": _w3,
+    "W3c": _w3c,
+    "W4": _w4,
+    "W5": _w5,
+    "W6": _w6,
+    "W7": _w7,
+}
