@@ -691,3 +691,32 @@ def test_c_api_rejects_misuse(c_api_probe: Any) -> None:
     with pytest.raises(TypeError, match="needs a RecordDescriptor"):
         c_api_probe.build(None, ("a", "b"), [1, 2])
     assert (sys.getrefcount(value), sys.getrefcount(desc)) == before
+
+
+async def test_fetched_rows_are_tracked_only_when_a_value_may_join_a_cycle(conn: Any) -> None:
+    # The decoder skips the per-value check for rows of plain values: it must
+    # still track rows holding containers, and rows of subclasses with a dict.
+    plain = await conn.fetch("SELECT 1 AS a, 'x' AS b, 2.5::float8 AS c, NULL::int AS d")
+    assert not gc.is_tracked(plain[0])
+    for query in (
+        "SELECT 1 AS a, ARRAY[1, 2] AS b",  # a list
+        "SELECT '{\"k\": [1]}'::json::text AS a, '{1,2}'::int[] AS b",
+        "SELECT 1 AS a, ROW(1, ARRAY[2]) AS b",  # a record holding a list
+    ):
+        rows = await conn.fetch(query)
+        assert gc.is_tracked(rows[0]), query
+    assert not gc.is_tracked((await conn.fetch("SELECT 1 AS a, ROW(1, 'x') AS b"))[0])
+    assert gc.is_tracked((await conn.fetch("SELECT 1 AS a", record_class=Point))[0])
+
+    class Node:
+        row: Any = None
+
+    # A real cycle row -> list -> node -> row: only a tracked row lets the collector free it.
+    node = Node()
+    node.row = await conn.fetchrow("SELECT 1 AS a, ARRAY[3] AS b")
+    node.row["b"].append(node)
+    alive = weakref.ref(node)
+    del node
+    await asyncio.sleep(0)  # the call's wake-up handle still holds its future
+    gc.collect()
+    assert alive() is None

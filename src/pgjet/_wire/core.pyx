@@ -11,7 +11,7 @@ from pgjet._wire.codecs cimport Codec, codec_for
 from pgjet._wire.record cimport import_record_api, new_record, record_finish, record_set_item
 
 from pgjet._wire.codecs import OutdatedTypeError
-from pgjet._wire.record import RecordDescriptor
+from pgjet._wire.record import Record, RecordDescriptor
 
 import_record_api()
 

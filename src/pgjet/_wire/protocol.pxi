@@ -353,4 +353,6 @@ def complete_waiters(WireProtocol proto):
     for op in done:
         fut = op.waiter
         if fut is not None and not fut.done():
-            fut.set_result(op)
+            # Not the op itself: op.waiter -> future -> op would be a cycle,
+            # keeping every result (rows included) until the cyclic GC runs.
+            fut.set_result(None)

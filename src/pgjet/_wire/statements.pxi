@@ -3,9 +3,17 @@
 
 from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport Py_TYPE, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from collections.abc import Sequence
+
+# pgjet.Record itself, as a C global (a module-global lookup per row costs).
+cdef object _PLAIN_RECORD = Record
+
+cdef extern from "Python.h":
+    # Whether the cyclic GC manages objects of this type (a flag test).
+    bint _type_is_gc "PyType_IS_GC"(PyTypeObject* tp)
 
 
 class ArgumentError(Exception):
@@ -480,6 +488,10 @@ cdef class ExecuteOp(Operation):
         if st.row_shape is not None:
             return self._decode_shaped_row(msg, st, ncols)
         record = new_record(st.record_class, st.descriptor, ncols)
+        # A plain Record is born untracked by the cyclic GC and must stay so
+        # when no value is a GC object (ints, strs, floats, None...): then
+        # record_finish, which checks every value again, is not needed.
+        cdef bint untracked = st.record_class is None or st.record_class is _PLAIN_RECORD
         for i in range(ncols):
             size = msg.int32()
             if size == -1:
@@ -488,9 +500,12 @@ cdef class ExecuteOp(Operation):
                 msg._need(size)
                 value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
                 msg.pos += size
+                if untracked and _type_is_gc(Py_TYPE(value)):
+                    untracked = False
             record_set_item(record, i, value)
         msg.expect_end()
-        record_finish(record)
+        if not untracked:
+            record_finish(record)
         return record
 
     cdef object _decode_shaped_row(self, MessageView msg, StatementState st, Py_ssize_t ncols):
