@@ -501,6 +501,48 @@ class QueryEngine:
             raise self.error(op.error_fields, state.query)
         return op
 
+    def send_cached(
+        self, query: str, args: Sequence[Any], record_class: Any, limit: int, discard_rows: bool
+    ) -> ExecuteOp | None:
+        """The hot path's first half, with no coroutine: write and queue a cached statement.
+
+        Only when nothing could make execute() do more than that (a deadline,
+        a call-order turn, a statement to prepare or to close first, a bad
+        argument to name): then None, and the caller takes execute(). On
+        success the caller awaits ``op.waiter`` (calling _abandon(op) when
+        cancelled) and hands the op to ``execute(..., sent=op)`` if it did
+        not end cleanly.
+        """
+        if self.command_timeout is not None or self.order.last is not None:
+            return None
+        state = self.cache.get(query, record_class)
+        if (
+            state is None
+            or not state.name
+            or not self.named
+            or self.wire.closed
+            or self.cache.to_close
+            or self._portals_to_close
+        ):
+            return None
+        return self._queue_named(state, args, limit, discard_rows)
+
+    def _queue_named(
+        self, state: StatementState, args: Sequence[Any], limit: int, discard_rows: bool
+    ) -> ExecuteOp | None:
+        """One compiled call writes Bind/Execute/Sync and queues the op; None on a bad argument."""
+        try:
+            op: ExecuteOp = queue_named_execute(self.core, state, args, limit, discard_rows)
+        except (ArgumentError, ValueError):
+            return None  # the full path names what was wrong
+        self.wire.send_queued(op)
+        return op
+
+    @staticmethod
+    def settled_cleanly(op: ExecuteOp) -> bool:
+        """An answered op needs nothing more from execute(): no error, nothing to decode again."""
+        return op.error_fields is None and not op.schema_changed and op.decode_error is None
+
     async def execute(
         self,
         query: str,
@@ -511,10 +553,13 @@ class QueryEngine:
         limit: int = 0,
         discard_rows: bool = False,
         columnar: Columnar = "",
+        sent: ExecuteOp | None = None,
     ) -> ExecuteOp:
         """Prepare (or reuse) and run one statement; retry once if the plan went stale.
 
-        `timeout` bounds the whole call, preparation included.
+        `timeout` bounds the whole call, preparation included. `sent`: the
+        first attempt, already sent by send_cached() and answered; what is
+        left is to check its outcome (and retry, as for any first attempt).
         """
         if timeout is None:
             timeout = self.command_timeout
@@ -524,10 +569,12 @@ class QueryEngine:
             deadline = loop.time() + timeout
         order = self.order
         # A cached statement without a coroutine call: the hot path.
-        cached = self.cache.get(query, record_class)
+        cached = sent.state if sent is not None else self.cache.get(query, record_class)
         turn = None
-        if (order.last is not None or cached is None) and order.needs_turn(
-            cached is not None, self.core.transaction_status != "I"
+        if (
+            sent is None
+            and (order.last is not None or cached is None)
+            and order.needs_turn(cached is not None, self.core.transaction_status != "I")
         ):
             turn = await order.take()
             cached = self.cache.get(query, record_class)  # it may have changed meanwhile
@@ -547,10 +594,11 @@ class QueryEngine:
                         )
                         if state.closed:
                             continue  # evicted while we waited: prepare again
-                sent_name = state.name
+                sent_name = state.name if sent is None else (sent.sent_name or b"")
                 try:
-                    fast: ExecuteOp | None = None
-                    if (
+                    fast: ExecuteOp | None = sent
+                    sent = None
+                    if fast is None and (
                         sent_name
                         and self.named
                         and not columnar
@@ -559,19 +607,15 @@ class QueryEngine:
                         and not self._portals_to_close
                     ):
                         # The hot path: one compiled call writes and queues it all.
-                        try:
-                            fast = queue_named_execute(self.core, state, args, limit, discard_rows)
-                        except (ArgumentError, ValueError):
-                            pass  # the full path below names what was wrong
-                        else:
-                            self.wire.send_queued(fast)
+                        fast = self._queue_named(state, args, limit, discard_rows)
                     if fast is not None:
                         op = fast
                     else:
                         op = self.start_execute(
                             state, args, limit=limit, discard_rows=discard_rows, columnar=columnar
                         )
-                    order.end(turn)  # written: later calls may go
+                    if turn is not None:
+                        order.end(turn)  # written: later calls may go
                 except errors.InvalidQueryInputError:
                     # A cached statement's custom parameter types may be stale (a
                     # type dropped and created again, a composite that gained an
@@ -611,7 +655,8 @@ class QueryEngine:
                 raise self.error(fields, query)
             raise errors.InternalClientError("statement kept being evicted while preparing it")
         finally:
-            order.end(turn)
+            if turn is not None:
+                order.end(turn)
 
     async def simple_query(self, sql: str, timeout: float | None) -> QueryOp:
         """The simple protocol: several statements allowed, text results, no arguments."""

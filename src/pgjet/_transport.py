@@ -13,13 +13,23 @@ from collections.abc import Callable
 from typing import Any
 
 from pgjet import errors
-from pgjet._wire.core import Operation, ProtocolViolation, WireProtocol, complete_waiters
+from pgjet._wire.core import (
+    BufferedReceiver,
+    Operation,
+    ProtocolViolation,
+    WireProtocol,
+    complete_waiters,
+)
 
 EventHandler = Callable[[tuple[Any, ...]], None]
 
 
-class WireTransport(asyncio.BufferedProtocol):
-    """Connects one socket to one `WireProtocol` core."""
+class WireTransport(BufferedReceiver, asyncio.BufferedProtocol):
+    """Connects one socket to one `WireProtocol` core.
+
+    get_buffer() and buffer_updated(), called for every read, are compiled
+    (BufferedReceiver); the rare paths they take are the methods below.
+    """
 
     def __init__(self, core: WireProtocol) -> None:
         self.core = core
@@ -31,8 +41,8 @@ class WireTransport(asyncio.BufferedProtocol):
         self.lost_reason: BaseException | None = None
         # TLS negotiation: the one-byte answer to SSLRequest is read here,
         # before any message framing starts.
-        self._negotiation: asyncio.Future[bytes] | None = None
-        self._negotiation_buf = bytearray(64)
+        self.negotiation: asyncio.Future[bytes] | None = None
+        self.negotiation_buf = bytearray(64)
         self.unexpected_plaintext = False
         self._paused_writing: asyncio.Future[None] | None = None
         self._exclusive = False
@@ -46,31 +56,16 @@ class WireTransport(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        if self._negotiation is not None:
-            return memoryview(self._negotiation_buf)
-        return self.core.get_buffer(sizehint)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self._negotiation is not None:
-            self._negotiation_answer(nbytes)
-            return
-        core = self.core
-        try:
-            if core.buffer_updated(nbytes):
-                if core.wants_flush or core.events:
-                    self._dispatch()
-                else:
-                    complete_waiters(core)  # the common case, compiled
-        except ProtocolViolation as exc:
+    def _read_failed(self, exc: Exception) -> None:
+        if isinstance(exc, ProtocolViolation):
             self._fatal(errors.ProtocolError(f"protocol violation from the server: {exc}"))
-        except Exception as exc:
-            # Whatever else went wrong while reading, the stream position is
-            # unknown: fail every operation and close, rather than letting the
-            # event loop log it and leave the callers waiting.
-            error = errors.ProtocolError(f"cannot process the server's message: {exc!r}")
-            error.__cause__ = exc
-            self._fatal(error)
+            return
+        # Whatever else went wrong while reading, the stream position is
+        # unknown: fail every operation and close, rather than letting the
+        # event loop log it and leave the callers waiting.
+        error = errors.ProtocolError(f"cannot process the server's message: {exc!r}")
+        error.__cause__ = exc
+        self._fatal(error)
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close; connection_lost does the rest
@@ -79,8 +74,8 @@ class WireTransport(asyncio.BufferedProtocol):
         self.closed = True
         if self.lost_reason is None:
             self.lost_reason = exc
-        if self._negotiation is not None and not self._negotiation.done():
-            self._negotiation.set_exception(
+        if self.negotiation is not None and not self.negotiation.done():
+            self.negotiation.set_exception(
                 errors.ServerClosedDuringStartupError(
                     "the server closed the connection during TLS negotiation"
                 )
@@ -226,12 +221,12 @@ class WireTransport(asyncio.BufferedProtocol):
     # -- TLS negotiation -----------------------------------------------------
 
     def expect_negotiation_byte(self) -> asyncio.Future[bytes]:
-        self._negotiation = self.loop.create_future()
-        return self._negotiation
+        self.negotiation = self.loop.create_future()
+        return self.negotiation
 
     def _negotiation_answer(self, nbytes: int) -> None:
-        fut = self._negotiation
-        self._negotiation = None
+        fut = self.negotiation
+        self.negotiation = None
         assert fut is not None
         if fut.done():
             return
@@ -245,12 +240,12 @@ class WireTransport(asyncio.BufferedProtocol):
                 )
             )
             return
-        fut.set_result(bytes(self._negotiation_buf[:1]))
+        fut.set_result(bytes(self.negotiation_buf[:1]))
         # Until start_tls takes over, nothing else may arrive: remember if
         # something does, so the connect code can refuse the connection.
         guard: asyncio.Future[bytes] = self.loop.create_future()
         guard.add_done_callback(self._plaintext_after_answer)
-        self._negotiation = guard
+        self.negotiation = guard
 
     def _plaintext_after_answer(self, fut: asyncio.Future[bytes]) -> None:
         if not fut.cancelled():
@@ -258,8 +253,8 @@ class WireTransport(asyncio.BufferedProtocol):
             self.unexpected_plaintext = True
 
     def end_negotiation(self) -> None:
-        fut = self._negotiation
-        self._negotiation = None
+        fut = self.negotiation
+        self.negotiation = None
         if fut is not None and not fut.done():
             fut.cancel()
 

@@ -48,6 +48,13 @@ class WireProtocol:
     def feed(self, data: bytes | bytearray | memoryview) -> bool: ...
     def buffered_bytes(self) -> int: ...
 
+class BufferedReceiver:
+    core: WireProtocol
+    negotiation: Any
+    negotiation_buf: bytearray
+    def get_buffer(self, sizehint: int) -> memoryview: ...
+    def buffer_updated(self, nbytes: int) -> None: ...
+
 class ArgumentError(Exception):
     position: int
     error: BaseException
@@ -105,6 +112,7 @@ class ExecuteOp(Operation):
     aborted: bool
     raw_rows: list[bytes] | None
     column_sinks: list[ColumnSink] | None
+    sent_name: bytes | None
     def decode_again(self) -> bool: ...
     def __init__(
         self, state: StatementState, discard_rows: bool = ..., shares_sync: bool = ...

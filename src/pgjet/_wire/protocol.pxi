@@ -356,3 +356,41 @@ def complete_waiters(WireProtocol proto):
             # Not the op itself: op.waiter -> future -> op would be a cycle,
             # keeping every result (rows included) until the cyclic GC runs.
             fut.set_result(None)
+
+
+cdef class BufferedReceiver:
+    """The per-read half of the I/O adapter's asyncio.BufferedProtocol, compiled.
+
+    The event loop calls get_buffer() and buffer_updated() for every read;
+    as methods of an extension type they run without a Python frame. The
+    adapter (pgjet._transport.WireTransport) subclasses this together with
+    asyncio.BufferedProtocol and provides the rare paths in Python:
+    _negotiation_answer(nbytes), _dispatch() and _read_failed(exc).
+    """
+
+    cdef public WireProtocol core
+    # While TLS negotiation reads the server's one-byte answer: a future,
+    # and the bytes are read into negotiation_buf instead of the core.
+    cdef public object negotiation
+    cdef public bytearray negotiation_buf
+
+    def get_buffer(self, Py_ssize_t sizehint):
+        if self.negotiation is not None:
+            return memoryview(self.negotiation_buf)
+        return self.core._reader.get_buffer(sizehint)
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        if self.negotiation is not None:
+            self._negotiation_answer(nbytes)
+            return
+        cdef WireProtocol core = self.core
+        try:
+            core._reader.buffer_updated(nbytes)
+            if core._process():
+                if core.wants_flush or core.events:
+                    self._dispatch()
+                else:
+                    complete_waiters(core)   # the common case
+        except Exception as exc:
+            self._read_failed(exc)
+

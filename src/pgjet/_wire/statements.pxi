@@ -280,6 +280,7 @@ def queue_named_execute(WireProtocol proto, StatementState state, object args,
         out.end_message()
     out.write_bytes(_SYNC)
     cdef ExecuteOp op = ExecuteOp(state, discard_rows)
+    op.sent_name = state.name
     proto._pending.append(op)
     return op
 
@@ -365,6 +366,9 @@ cdef class ExecuteOp(Operation):
     # rows (None: rows), and the rows they hold in full.
     cdef public list column_sinks
     cdef Py_ssize_t sink_rows
+    # The statement name its Bind used (queue_named_execute): the state may
+    # be unnamed by the time the answer is looked at.
+    cdef public bytes sent_name
 
     def __init__(self, StatementState state, bint discard_rows=False, bint shares_sync=False):
         Operation.__init__(self)
