@@ -290,3 +290,30 @@ def test_fuzz_mutated_valid_stream(data: st.DataObject) -> None:
     p.push(QueryOp({23: int}))
     with contextlib.suppress(ProtocolViolation, UnicodeDecodeError, ValueError):
         p.feed(bytes(valid))
+
+
+def _read_messages(p: WireProtocol, sizes: list[int]) -> list[int]:
+    """Receive one ParameterStatus message of each size (at most the room offered), as
+    asyncio would; return the room each get_buffer() offered."""
+    offered = []
+    for size in sizes:
+        buf = p.get_buffer(-1)
+        offered.append(len(buf))
+        n = min(size, len(buf))
+        body = b"k\0" + b"v" * (n - 5 - 3) + b"\0"
+        message = b"S" + struct.pack("!i", len(body) + 4) + body
+        buf[: len(message)] = message
+        del buf
+        p.buffer_updated(len(message))
+    return offered
+
+
+def test_read_room_grows_while_reads_fill_it_then_goes_back() -> None:
+    # A big result streaming in: every read that fills the room offered
+    # doubles the next offer, up to 256 KiB (fewer reads and event-loop
+    # turns per megabyte); small reads let it, and the memory, go back.
+    p = WireProtocol()
+    assert _read_messages(p, [1 << 30] * 7) == [16384, 32768, 65536, 131072, 262144, 262144, 262144]
+    assert p.parameters["k"] == "v" * (262144 - 8)
+    assert _read_messages(p, [100] * 6) == [262144, 262144, 65536, 65536, 16384, 16384]
+    assert _read_messages(p, [100] * 3) == [16384, 16384, 16384]

@@ -136,8 +136,8 @@ cdef class ReadBuffer:
             want = self._wanted - pending   # the rest of a known big message
         if pending == 0:
             self._start = self._end = 0
-            if cap > 2 * _MAX_READ and want <= _MAX_READ:
-                # Give back the memory of a past big message.
+            if cap >= 4 * want:
+                # Give back the memory of a past big message or result.
                 self._buf = bytearray(want)
                 cap = want
         elif cap - self._end < want and self._start > 0:
