@@ -25,6 +25,7 @@ from pgjet._wire.core import (
     StatementState,
     SyncOp,
     WireProtocol,
+    column_sinks,
 )
 
 INT4, INT8, TEXT, BOOL, FLOAT8, NUMERIC, DATE, TIMESTAMP, UUID, INTERVAL, INT4_ARRAY = (
@@ -532,3 +533,42 @@ def test_fuzz_mutated_execute_stream(data: st.DataObject) -> None:
     p.push(SyncOp())
     with contextlib.suppress(ProtocolViolation):
         p.feed(bytes(valid))
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 13, 64, 100_000])
+@pytest.mark.parametrize("columnar", ["", "lists", "packed"])
+def test_runs_of_rows_decode_the_same_in_any_chunking(chunk: int, columnar: str) -> None:
+    # Whole DataRows behind the first one are decoded in one loop: the
+    # result must not depend on where reads happen to cut the stream, nor on
+    # a bad row in the middle of a run (it fails the call, the next call is
+    # decoded normally).
+    state = described()
+    good = [data_row(int4(i), f"r{i}".encode()) for i in range(40)]
+    bad = data_row(int4(1)[:3], b"x")
+    for rows, fails in ((good, False), ([*good[:20], bad, *good[20:]], True)):
+        p = WireProtocol()
+        op, after = ExecuteOp(state), ExecuteOp(state)
+        if columnar:
+            op.column_sinks = column_sinks(state, columnar == "packed")
+        p.push(op)
+        p.push(after)
+        stream = b"".join(rows) + complete("SELECT") + ready()
+        stream += data_row(int4(7), b"z") + complete("SELECT 1") + ready()
+        for i in range(0, len(stream), chunk):
+            p.feed(stream[i : i + chunk])
+        assert p.completed == [op, after]
+        assert [tuple(r) for r in after.rows] == [(7, "z")]
+        if fails:
+            assert op.decode_error is not None and op.rows == [] and op.column_sinks is None
+            continue
+        assert op.decode_error is None
+        if columnar:
+            a, b = op.column_sinks or []
+            values = (
+                a.items
+                if columnar == "lists"
+                else list(struct.unpack(f"={a.count}i", a.packed_values()[0]))
+            )
+            assert values == list(range(40)) and b.items == [f"r{i}" for i in range(40)]
+        else:
+            assert [tuple(r) for r in op.rows] == [(i, f"r{i}") for i in range(40)]

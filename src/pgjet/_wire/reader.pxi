@@ -177,6 +177,27 @@ cdef class ReadBuffer:
             off += chunk
         return 0
 
+    cdef inline int next_data_row(self, MessageView msg) noexcept:
+        """next_message() for a run of rows: 1 only if the next message is a whole DataRow.
+
+        Anything else (another message, a partial or an invalid one) is left
+        in place for next_message(), which frames and checks it.
+        """
+        cdef Py_ssize_t avail = self._end - self._start
+        cdef const char* p
+        cdef int32_t length
+        if avail < 5:
+            return 0
+        p = PyByteArray_AS_STRING(self._buf) + self._start
+        if p[0] != b'D':
+            return 0
+        length = unpack_int32(p + 1)
+        if length < 4 or length - 4 > self.max_message_size or avail < length + 1:
+            return 0
+        msg.reset(b'D', p + 5, length - 4)
+        self._start += length + 1
+        return 1
+
     cdef int next_message(self, MessageView msg) except -1:
         """Fill `msg` with the next complete message: 1 if one is ready, 0 if not."""
         cdef Py_ssize_t avail = self._end - self._start

@@ -393,11 +393,9 @@ cdef class ExecuteOp(Operation):
             elif self.discard_rows:
                 pass
             elif self.column_sinks is not None:
-                self._decode_columns(msg)
+                self._decode_columns(msg, proto._reader)
             else:
-                row = self._decode_row(msg)
-                if row is not None:
-                    self.rows.append(row)
+                self._decode_rows(proto._reader, msg)
             return 0
         if t == b'C':
             self.status = msg.cstr()
@@ -464,6 +462,27 @@ cdef class ExecuteOp(Operation):
         self.schema_changed = True
         self.discard_rows = True
         self.rows = []
+
+    cdef int _decode_rows(self, ReadBuffer reader, MessageView msg) except -1:
+        """This DataRow and the whole DataRows right behind it in the buffer, in one loop.
+
+        A big result costs one dispatch and one try block per read instead
+        of per row; a row that fails leaves the rest to the normal path.
+        """
+        cdef list rows = self.rows
+        try:
+            while True:
+                row = self._decode_values(msg)
+                if row is None:   # a row class refused it: the call fails, no rows kept
+                    return 0
+                PyList_Append(rows, row)
+                if not reader.next_data_row(msg):
+                    return 0
+        except ProtocolViolation:
+            raise
+        except Exception as exc:
+            self._row_failed(exc, msg)
+        return 0
 
     cdef object _decode_row(self, MessageView msg):
         """A row from a DataRow, or None when a value cannot be decoded (see _row_failed)."""
@@ -545,43 +564,55 @@ cdef class ExecuteOp(Operation):
             self._fail_rows(exc)
             return None
 
-    cdef int _decode_columns(self, MessageView msg) except -1:
-        """Add one DataRow's values to the column sinks: no row object at all."""
+    cdef int _decode_columns(self, MessageView msg, ReadBuffer reader=None) except -1:
+        """Add a DataRow's values to the column sinks: no row object at all.
+
+        With a reader, the whole DataRows right behind it in the buffer too,
+        in the same loop (see _decode_rows).
+        """
         cdef list codecs = self.state.column_codecs
         cdef list sinks = self.column_sinks
         cdef Py_ssize_t ncols = PyList_GET_SIZE(codecs)
-        cdef int16_t n = msg.int16()
+        cdef int16_t n
         cdef Py_ssize_t i
         cdef Py_ssize_t rows = self.sink_rows
         cdef int32_t size
         cdef ColumnSink sink
-        if n != ncols or PyList_GET_SIZE(sinks) != ncols:
-            raise ProtocolViolation(
-                f"DataRow has {n} columns, the statement describes {ncols}")
-        if self.raw_rows is not None or self.decode_error is not None:
-            return 0
+        if PyList_GET_SIZE(sinks) != ncols:
+            raise ProtocolViolation(f"{PyList_GET_SIZE(sinks)} column sinks for {ncols} columns")
         try:
-            for i in range(ncols):
-                size = msg.int32()
-                sink = <ColumnSink>PyList_GET_ITEM(sinks, i)
-                if size == -1:
-                    sink.add_null()
-                else:
-                    msg._need(size)
-                    sink.add(<Codec>PyList_GET_ITEM(codecs, i), msg.data + msg.pos, size)
-                    msg.pos += size
-            msg.expect_end()
+            while True:
+                n = msg.int16()
+                if n != ncols:
+                    raise ProtocolViolation(
+                        f"DataRow has {n} columns, the statement describes {ncols}")
+                if self.raw_rows is not None or self.decode_error is not None:
+                    return 0
+                for i in range(ncols):
+                    size = msg.int32()
+                    sink = <ColumnSink>PyList_GET_ITEM(sinks, i)
+                    if size == -1:
+                        sink.add_null()
+                    else:
+                        msg._need(size)
+                        sink.add(<Codec>PyList_GET_ITEM(codecs, i), msg.data + msg.pos, size)
+                        msg.pos += size
+                msg.expect_end()
+                rows += 1
+                if reader is None or not reader.next_data_row(msg):
+                    break
         except ProtocolViolation:
             raise
         except Exception as exc:
             # A row is kept whole or not at all.
             for sink in sinks:
                 sink.truncate(rows)
+            self.sink_rows = rows
             self._row_failed(exc, msg)
             if self.raw_rows is None:
                 self.column_sinks = None
             return 0
-        self.sink_rows = rows + 1
+        self.sink_rows = rows
         return 0
 
     cdef int _row_failed(self, object exc, MessageView msg) except -1:
