@@ -727,3 +727,28 @@ def test_every_builtin_type_has_a_codec_or_a_reason() -> None:
         elif name != "unknown" and not has_binary_codec(oid):
             missing.append(name)
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 1, 2**64, 2**128 - 1, 0x12345678123456781234567812345678],
+    ids=["nil", "one", "2^64", "max", "mixed"],
+)
+def test_decoded_uuids_are_ordinary_uuids(value: int) -> None:
+    # Built by filling uuid.UUID's slots directly: it must behave exactly
+    # like UUID(int=...) in every way a program could look at it.
+    import copy
+    import pickle
+    import uuid
+
+    expected = uuid.UUID(int=value)
+    got = decode_binary(oids.UUIDOID, value.to_bytes(16, "big"))
+    assert type(got) is uuid.UUID
+    assert got == expected and got.int == value and hash(got) == hash(expected)
+    assert str(got) == str(expected) and repr(got) == repr(expected)
+    assert got.bytes == expected.bytes and got.version == expected.version
+    assert got.is_safe is uuid.SafeUUID.unknown
+    assert pickle.loads(pickle.dumps(got)) == expected and copy.deepcopy(got) == expected
+    with pytest.raises(TypeError, match="immutable"):
+        got.int = 5  # type: ignore[misc]
+    assert encode_binary(oids.UUIDOID, got) == value.to_bytes(16, "big")

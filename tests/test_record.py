@@ -706,6 +706,10 @@ async def test_fetched_rows_are_tracked_only_when_a_value_may_join_a_cycle(conn:
         rows = await conn.fetch(query)
         assert gc.is_tracked(rows[0]), query
     assert not gc.is_tracked((await conn.fetch("SELECT 1 AS a, ROW(1, 'x') AS b"))[0])
+    # A decoded uuid.UUID is immutable and holds an int: like an atomic value.
+    row = await conn.fetchrow("SELECT gen_random_uuid() AS u, 1 AS i")
+    assert isinstance(row["u"], uuid.UUID) and not gc.is_tracked(row)
+    assert gc.is_tracked(await conn.fetchrow("SELECT gen_random_uuid() AS u, ARRAY[1] AS a"))
     assert gc.is_tracked((await conn.fetch("SELECT 1 AS a", record_class=Point))[0])
 
     class Node:

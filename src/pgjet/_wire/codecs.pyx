@@ -99,7 +99,8 @@ from cpython.long cimport (
 )
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.memoryview cimport PyMemoryView_Check
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.math cimport isfinite, isinf
@@ -115,6 +116,7 @@ from pgjet._wire.buffer cimport (
 
 import decimal
 import operator
+import types as _types
 import uuid
 
 from pgjet.errors import ProtocolError
@@ -485,15 +487,57 @@ cdef object _set_attr = object.__setattr__
 cdef object _SAFE_UNKNOWN = uuid.SafeUUID.unknown
 
 
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    # Big-endian unsigned bytes -> int in one step (CPython's, since 2.x).
+    object _PyLong_FromByteArray(const unsigned char* data, size_t n, int little_endian,
+                                 int is_signed)
+    object PyType_GenericAlloc(PyTypeObject* tp, Py_ssize_t nitems)
+
+cdef enum:
+    _T_OBJECT_EX = 16   # structmember.h: a slot holding an object, AttributeError if unset
+
+
+cdef Py_ssize_t _slot_offset(object cls, str name):
+    """Where instances of `cls` keep their __slots__ member `name`; -1 if not such a slot."""
+    descr = cls.__dict__.get(name)
+    if type(descr) is not _types.MemberDescriptorType:
+        return -1
+    cdef PyMemberDef* member = (<PyMemberDescrObject*>descr).d_member
+    if member.type != _T_OBJECT_EX or member.offset <= 0:
+        return -1
+    return member.offset
+
+
+# uuid.UUID keeps `int` and `is_safe` in __slots__: a decoded UUID is built by
+# filling them directly. Should a Python ever lay UUID out otherwise, the
+# offsets are -1 and decode() takes the slower, public way.
+cdef Py_ssize_t _UUID_INT = _slot_offset(uuid.UUID, "int")
+cdef Py_ssize_t _UUID_SAFE = _slot_offset(uuid.UUID, "is_safe")
+
+
+cdef inline void _fill_slot(object obj, Py_ssize_t offset, object value) noexcept:
+    Py_INCREF(value)
+    (<PyObject**>((<char*><PyObject*>obj) + offset))[0] = <PyObject*>value
+
+
 @cython.final
 cdef class UUIDCodec(Codec):
     cdef object decode(self, const char* data, Py_ssize_t length):
         _expect_length("uuid", length, 16)
-        cdef uint64_t hi = <uint64_t>unpack_int64(data)
-        cdef uint64_t lo = <uint64_t>unpack_int64(data + 8)
+        value = _PyLong_FromByteArray(<const unsigned char*>data, 16, 0, 0)
         # What UUID(int=...) does, without re-validating a value that cannot be wrong.
+        if _UUID_INT > 0 and _UUID_SAFE > 0:
+            u = PyType_GenericAlloc(<PyTypeObject*>_UUID, 0)   # zeroed: both slots unset
+            _fill_slot(u, _UUID_INT, value)
+            _fill_slot(u, _UUID_SAFE, _SAFE_UNKNOWN)
+            return u
         u = _UUID_new(_UUID)
-        _set_attr(u, "int", (PyLong_FromUnsignedLongLong(hi) << 64) | PyLong_FromUnsignedLongLong(lo))
+        _set_attr(u, "int", value)
         _set_attr(u, "is_safe", _SAFE_UNKNOWN)
         return u
 

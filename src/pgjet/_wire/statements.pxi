@@ -6,10 +6,15 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport Py_TYPE, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
+import uuid
 from collections.abc import Sequence
 
 # pgjet.Record itself, as a C global (a module-global lookup per row costs).
 cdef object _PLAIN_RECORD = Record
+# uuid.UUID is a GC type, but a decoded one holds an int and an enum member
+# and is immutable: like a tuple of atomic values, it cannot lead back to the
+# row, so rows holding one need no tracking either.
+cdef PyTypeObject* _UUID_TYPE = <PyTypeObject*>uuid.UUID
 
 cdef extern from "Python.h":
     # Whether the cyclic GC manages objects of this type (a flag test).
@@ -523,7 +528,7 @@ cdef class ExecuteOp(Operation):
                 msg._need(size)
                 value = (<Codec>PyList_GET_ITEM(codecs, i)).decode(msg.data + msg.pos, size)
                 msg.pos += size
-                if untracked and _type_is_gc(Py_TYPE(value)):
+                if untracked and _type_is_gc(Py_TYPE(value)) and Py_TYPE(value) is not _UUID_TYPE:
                     untracked = False
             record_set_item(record, i, value)
         msg.expect_end()
