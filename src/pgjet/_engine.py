@@ -509,7 +509,7 @@ class QueryEngine:
         Only when nothing could make execute() do more than that (a deadline,
         a call-order turn, a statement to prepare or to close first, a bad
         argument to name): then None, and the caller takes execute(). On
-        success the caller awaits ``op.waiter`` (calling _abandon(op) when
+        success the caller awaits ``op.waiter`` (calling abandon(op) when
         cancelled) and hands the op to ``execute(..., sent=op)`` if it did
         not end cleanly.
         """
@@ -629,7 +629,7 @@ class QueryEngine:
                     try:
                         await op.waiter
                     except asyncio.CancelledError:
-                        self._abandon(op)
+                        self.abandon(op)
                         raise
                     if op.schema_changed or op.decode_error is not None:
                         await self.wait(op, None)  # decodes again, or raises what went wrong
@@ -694,19 +694,19 @@ class QueryEngine:
         try:
             # No shield: the operation stays queued in the core whatever
             # happens to this future, so a cancelled wait costs nothing here
-            # and _abandon() tracks the rest (one future less per query).
+            # and abandon() tracks the rest (one future less per query).
             if timeout is None:
                 await fut
             else:
                 await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
-            self._abandon(op)
+            self.abandon(op)
             # asyncpg raises asyncio.TimeoutError here too.
             raise asyncio.TimeoutError(
                 f"the query did not finish within {budget or timeout:.3g}s and was cancelled"
             ) from None
         except asyncio.CancelledError:
-            self._abandon(op)
+            self.abandon(op)
             raise
         if isinstance(op, ExecuteOp):
             if op.schema_changed:
@@ -742,7 +742,7 @@ class QueryEngine:
             data_type=exc.type_name,
         ) from exc
 
-    def _abandon(self, op: Operation) -> None:
+    def abandon(self, op: Operation) -> None:
         """The caller gave up on `op`: cancel it server-side when it runs.
 
         Only the operation the server is working on can be cancelled without

@@ -193,7 +193,7 @@ class Connection:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
-                    engine._abandon(op)
+                    engine.abandon(op)
                     raise
                 if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
                     op = await engine.execute(
@@ -246,7 +246,7 @@ class Connection:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
-                    engine._abandon(op)
+                    engine.abandon(op)
                     raise
                 if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
                     op = await engine.execute(
@@ -283,7 +283,7 @@ class Connection:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
-                    engine._abandon(op)
+                    engine.abandon(op)
                     raise
                 if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
                     op = await engine.execute(
@@ -313,7 +313,7 @@ class Connection:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
-                    engine._abandon(op)
+                    engine.abandon(op)
                     raise
                 if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
                     op = await engine.execute(

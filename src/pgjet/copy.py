@@ -295,7 +295,7 @@ class CopyIn(_CopyExchange):
             op.waiter.add_done_callback(_consume)
             return
         if isinstance(exc, asyncio.TimeoutError):
-            self._conn._engine._abandon(op)  # the server may be stuck: cancel it
+            self._conn._engine.abandon(op)  # the server may be stuck: cancel it
             return
         # The server answers our CopyFail with an error: the caller raises its own.
         with contextlib.suppress(errors.PostgresError, errors.InterfaceError, asyncio.TimeoutError):
@@ -477,7 +477,7 @@ def _stop_flow(conn_ref: weakref.ref[Connection], op: Any, flow: _OutFlow) -> No
     except RuntimeError:
         op.waiter.add_done_callback(_consume)
         return
-    conn._engine._abandon(op)
+    conn._engine.abandon(op)
 
 
 class CopyOut(_CopyExchange):
