@@ -110,7 +110,8 @@ def test_ratios_are_the_tables() -> None:
                 stored = result["summary"][workload][loop]["ratios"][f"{driver}/asyncpg"]
                 assert _bar(data, workload, driver, loop).ratio == pytest.approx(stored)
                 compared += 1
-    assert compared == 28
+    # Every workload of the run on both loops, for pgjet and psycopg.
+    assert compared == len(result["workloads"]) * 2 * 2 >= 28
 
 
 def test_targets_of_issue_9() -> None:

@@ -111,6 +111,25 @@ async def test_cancelling_the_task_cancels_the_query(conn: Any, observer: Any) -
     assert await conn.fetchval("SELECT 41 + 1") == 42
 
 
+@pytest.mark.parametrize("method", ["fetch", "fetchrow", "fetchval", "execute"])
+async def test_cancelling_a_cached_statement_cancels_the_query(
+    conn: Any, observer: Any, method: str
+) -> None:
+    # A cached statement takes the hot path (no coroutine of the engine's
+    # between the call and the answer's future): cancelling must still reach
+    # the server and leave the connection in step.
+    call = getattr(conn, method)
+    await call("SELECT pg_sleep($1)", 0.0)  # now cached
+    task = asyncio.ensure_future(call("SELECT pg_sleep($1)", 30.0))
+    await wait_until_running(observer, conn.get_server_pid(), "pg_sleep($1)")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await wait_until_idle(observer, conn.get_server_pid())
+    assert await conn.fetchval("SELECT $1::int + 1", 41) == 42
+    await call("SELECT pg_sleep($1)", 0.0)  # the cached statement still works
+
+
 async def test_queued_timeout_spares_the_innocent_query_ahead(conn: Any, observer: Any) -> None:
     """B times out while queued behind A: A must finish; B is cancelled when it runs."""
     conn._engine.cancel_grace = 0.3  # shorter than A: the grace must not start early
