@@ -292,6 +292,7 @@ class WireTransport(BufferedReceiver, asyncio.BufferedProtocol):
     def _fatal(self, exc: BaseException) -> None:
         """The stream can't be trusted any more: fail everything and close."""
         self.lost_reason = exc
+        self.closed = True  # now, not at connection_lost(): no call may write any more
         # Operations completed earlier in the same read were never handed over (the
         # violation interrupted processing): fail them too, or their waiters hang.
         done, self.core.completed = self.core.completed, []
