@@ -207,16 +207,7 @@ async def _open(driver: str, dsn: str, workload: str = "wide") -> tuple[Any, Any
 
         return fetch_rows_w3, aconn.close
     if workload in ("w3", "w3numpy") and driver == "psycopg":
-        import psycopg
-
-        pconn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-        cur = pconn.cursor(binary=True)
-
-        async def fetchall_w3() -> list[Any]:
-            await cur.execute(W3_SQL)
-            return await cur.fetchall()
-
-        return fetchall_w3, pconn.close
+        return await _psycopg_fetchall(dsn, W3_SQL)
     if workload == "w5" and driver == "psycopg":
         raise ValueError("--workload w5: psycopg is not implemented; use --drivers pgjet,asyncpg")
     if workload == "w1" and driver == "psycopg":
@@ -244,17 +235,22 @@ async def _open(driver: str, dsn: str, workload: str = "wide") -> tuple[Any, Any
 
         return fetch_asyncpg_api, conn.close
     if driver == "psycopg":
-        import psycopg
-
-        pconn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-        cur = pconn.cursor(binary=True)
-
-        async def fetch_psycopg() -> list[Any]:
-            await cur.execute(WIDE_SQL)
-            return await cur.fetchall()
-
-        return fetch_psycopg, pconn.close
+        return await _psycopg_fetchall(dsn, WIDE_SQL)
     raise ValueError(f"unknown driver {driver!r}")
+
+
+async def _psycopg_fetchall(dsn: str, sql: str) -> tuple[Any, Any]:
+    """psycopg's whole-result fetch of `sql` (binary), and the connection's close."""
+    import psycopg
+
+    pconn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    cur = pconn.cursor(binary=True)
+
+    async def fetchall() -> list[Any]:
+        await cur.execute(sql)
+        return await cur.fetchall()
+
+    return fetchall, pconn.close
 
 
 # -- the orchestrator ---------------------------------------------------------------------------

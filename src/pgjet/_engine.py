@@ -502,7 +502,13 @@ class QueryEngine:
         return op
 
     def send_cached(
-        self, query: str, args: Sequence[Any], record_class: Any, limit: int, discard_rows: bool
+        self,
+        query: str,
+        args: Sequence[Any],
+        record_class: Any,
+        limit: int,
+        discard_rows: bool,
+        timeout: float | None,
     ) -> ExecuteOp | None:
         """The hot path's first half, with no coroutine: write and queue a cached statement.
 
@@ -513,45 +519,35 @@ class QueryEngine:
         cancelled) and hands the op to ``execute(..., sent=op)`` if it did
         not end cleanly.
         """
-        if self.command_timeout is not None or self.order.last is not None:
+        if timeout is not None or self.command_timeout is not None or self.order.last is not None:
             return None
-        cache = self.cache
-        state = cache.get(query, record_class)
-        wire = self.wire
-        if (
-            state is None
-            or not state.name
-            or not self.named
-            or wire.closed
-            or cache.to_close
-            or self._portals_to_close
-        ):
-            return None
-        # _queue_named() and wire.send_queued(), inlined: a Python call is ~5% of a query.
-        try:
-            op: ExecuteOp = queue_named_execute(self.core, state, args, limit, discard_rows)
-        except (ArgumentError, ValueError):
-            return None  # execute() names what was wrong
-        op.waiter = wire.loop.create_future()
-        if not wire._exclusive and not wire._holds:
-            wire.transport.write(self.core.out.take())  # type: ignore[union-attr]
-        return op
+        state = self.cache.get(query, record_class)
+        return None if state is None else self._queue_named(state, args, limit, discard_rows)
 
     def _queue_named(
         self, state: StatementState, args: Sequence[Any], limit: int, discard_rows: bool
     ) -> ExecuteOp | None:
-        """One compiled call writes Bind/Execute/Sync and queues the op; None on a bad argument."""
+        """Bind/Execute/Sync of a named statement, written and queued by one compiled call.
+
+        None when it cannot go this way: no name (unnamed mode), Close
+        messages that must go first, a closed wire, or a bad argument (the
+        full path names what was wrong).
+        """
+        wire = self.wire
+        if (
+            not state.name
+            or not self.named
+            or wire.closed
+            or self.cache.to_close
+            or self._portals_to_close
+        ):
+            return None
         try:
             op: ExecuteOp = queue_named_execute(self.core, state, args, limit, discard_rows)
         except (ArgumentError, ValueError):
-            return None  # the full path names what was wrong
-        self.wire.send_queued(op)
+            return None
+        wire.send_queued(op)
         return op
-
-    @staticmethod
-    def settled_cleanly(op: ExecuteOp) -> bool:
-        """An answered op needs nothing more from execute(): no error, nothing to decode again."""
-        return op.error_fields is None and not op.schema_changed and op.decode_error is None
 
     async def execute(
         self,
@@ -606,17 +602,12 @@ class QueryEngine:
                             continue  # evicted while we waited: prepare again
                 sent_name = state.name if sent is None else (sent.sent_name or b"")
                 try:
-                    fast: ExecuteOp | None = sent
-                    sent = None
-                    if fast is None and (
-                        sent_name
-                        and self.named
-                        and not columnar
-                        and not self.wire.closed
-                        and not self.cache.to_close
-                        and not self._portals_to_close
-                    ):
-                        # The hot path: one compiled call writes and queues it all.
+                    fast: ExecuteOp | None
+                    if sent is not None:
+                        fast, sent = sent, None  # written and answered already
+                    elif columnar:
+                        fast = None
+                    else:  # the hot path: one compiled call writes and queues it all
                         fast = self._queue_named(state, args, limit, discard_rows)
                     if fast is not None:
                         op = fast

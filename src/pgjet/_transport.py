@@ -27,8 +27,9 @@ EventHandler = Callable[[tuple[Any, ...]], None]
 class WireTransport(BufferedReceiver, asyncio.BufferedProtocol):
     """Connects one socket to one `WireProtocol` core.
 
-    get_buffer() and buffer_updated(), called for every read, are compiled
-    (BufferedReceiver); the rare paths they take are the methods below.
+    get_buffer() and buffer_updated(), called for every read, and
+    send_queued(), called for every request, are compiled (BufferedReceiver);
+    the rare paths they take are the methods below.
     """
 
     def __init__(self, core: WireProtocol) -> None:
@@ -105,20 +106,8 @@ class WireTransport(BufferedReceiver, asyncio.BufferedProtocol):
         """
         if self.closed or self.transport is None:
             raise self._lost_error()
-        fut: asyncio.Future[Operation] = self.loop.create_future()
-        op.waiter = fut
         self.core.push(op)
-        if not self._exclusive and not self._holds:  # _writable(), inlined: the hot path
-            self.transport.write(self.core.out.take())
-        return fut
-
-    def send_queued(self, op: Operation) -> asyncio.Future[Operation]:
-        """`send` for an operation the core queued itself (the caller checked `closed`)."""
-        fut: asyncio.Future[Operation] = self.loop.create_future()
-        op.waiter = fut
-        if not self._exclusive and not self._holds:
-            self.transport.write(self.core.out.take())  # type: ignore[union-attr]
-        return fut
+        return self.send_queued(op)  # type: ignore[no-any-return]
 
     def send_many(self, ops: list[Operation]) -> None:
         """`send` for several operations whose messages are all in `core.out`: one write."""

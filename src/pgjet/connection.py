@@ -186,16 +186,16 @@ class Connection:
         if self._query_loggers:
             with self._time_and_log(query, args, timeout):
                 return await self._execute(query, args, timeout)
-        if args and timeout is None:
+        if args:
             engine = self._engine  # the hot path, as in fetch()
-            op = engine.send_cached(query, args, self._row_shape, 0, True)
+            op = engine.send_cached(query, args, self._row_shape, 0, True, timeout)
             if op is not None:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
                     engine.abandon(op)
                     raise
-                if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
+                if not op.clean:  # its answer needs handling
                     op = await engine.execute(
                         query,
                         args,
@@ -233,25 +233,17 @@ class Connection:
             # The hot path: no coroutine between this call and the answer's
             # future (each level costs ~5% of a one-row query); see send_cached().
             engine = self._engine
-            op = (
-                engine.send_cached(query, args, self._row_shape, 0, False)
-                if timeout is None
-                else None
-            )
-            if op is None:
-                op = await engine.execute(
-                    query, args, record_class=self._row_shape, timeout=timeout
-                )
-            else:
+            op = engine.send_cached(query, args, self._row_shape, 0, False, timeout)
+            if op is not None:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
                     engine.abandon(op)
                     raise
-                if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
-                    op = await engine.execute(
-                        query, args, record_class=self._row_shape, timeout=None, sent=op
-                    )
+            if op is None or not op.clean:  # not sent that way, or its answer needs handling
+                op = await engine.execute(
+                    query, args, record_class=self._row_shape, timeout=timeout, sent=op
+                )
             return op.rows
         return await self._fetch(query, args, timeout, record_class, 0, row_factory)
 
@@ -270,25 +262,17 @@ class Connection:
             and not (self._query_loggers or self._closed or self._wire.closed)
         ):
             engine = self._engine  # the hot path, as in fetch()
-            op = (
-                engine.send_cached(query, args, self._row_shape, 1, False)
-                if timeout is None
-                else None
-            )
-            if op is None:
-                op = await engine.execute(
-                    query, args, record_class=self._row_shape, timeout=timeout, limit=1
-                )
-            else:
+            op = engine.send_cached(query, args, self._row_shape, 1, False, timeout)
+            if op is not None:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
                     engine.abandon(op)
                     raise
-                if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
-                    op = await engine.execute(
-                        query, args, record_class=self._row_shape, timeout=None, limit=1, sent=op
-                    )
+            if op is None or not op.clean:  # not sent that way, or its answer needs handling
+                op = await engine.execute(
+                    query, args, record_class=self._row_shape, timeout=timeout, limit=1, sent=op
+                )
             rows = op.rows
         else:
             rows = await self._fetch(query, args, timeout, record_class, 1, row_factory)
@@ -300,25 +284,17 @@ class Connection:
         """The value of one column of the first row, or None when there is no row."""
         if not (self._query_loggers or self._closed or self._wire.closed):
             engine = self._engine  # the hot path, as in fetch()
-            op = (
-                engine.send_cached(query, args, self._record_class, 1, False)
-                if timeout is None
-                else None
-            )
-            if op is None:
-                op = await engine.execute(
-                    query, args, record_class=self._record_class, timeout=timeout, limit=1
-                )
-            else:
+            op = engine.send_cached(query, args, self._record_class, 1, False, timeout)
+            if op is not None:
                 try:
                     await op.waiter
                 except asyncio.CancelledError:
                     engine.abandon(op)
                     raise
-                if op.error_fields is not None or op.schema_changed or op.decode_error is not None:
-                    op = await engine.execute(
-                        query, args, record_class=self._record_class, timeout=None, limit=1, sent=op
-                    )
+            if op is None or not op.clean:  # not sent that way, or its answer needs handling
+                op = await engine.execute(
+                    query, args, record_class=self._record_class, timeout=timeout, limit=1, sent=op
+                )
             rows = op.rows
         else:
             rows = await self._fetch(query, args, timeout, None, 1)

@@ -50,8 +50,13 @@ class WireProtocol:
 
 class BufferedReceiver:
     core: WireProtocol
+    loop: Any
+    transport: Any
     negotiation: Any
     negotiation_buf: bytearray
+    _exclusive: bool
+    _holds: int
+    def send_queued(self, op: Operation) -> Any: ...
     def get_buffer(self, sizehint: int) -> memoryview: ...
     def buffer_updated(self, nbytes: int) -> None: ...
 
@@ -113,6 +118,8 @@ class ExecuteOp(Operation):
     raw_rows: list[bytes] | None
     column_sinks: list[ColumnSink] | None
     sent_name: bytes | None
+    @property
+    def clean(self) -> bool: ...
     def decode_again(self) -> bool: ...
     def __init__(
         self, state: StatementState, discard_rows: bool = ..., shares_sync: bool = ...

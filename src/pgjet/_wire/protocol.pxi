@@ -369,10 +369,28 @@ cdef class BufferedReceiver:
     """
 
     cdef public WireProtocol core
+    cdef public object loop
+    cdef public object transport   # the asyncio transport, once connected
     # While TLS negotiation reads the server's one-byte answer: a future,
     # and the bytes are read into negotiation_buf instead of the core.
     cdef public object negotiation
     cdef public bytearray negotiation_buf
+    # While the wire is held (an exclusive COPY/executemany stream, or
+    # hold() calls), queued requests' bytes wait in core.out.
+    cdef public bint _exclusive
+    cdef public int _holds
+
+    def send_queued(self, Operation op):
+        """Write core.out and give `op` (queued in the core already) a future to wait on.
+
+        While the wire is held the bytes stay in core.out: queue order and
+        wire order must stay the same.
+        """
+        fut = self.loop.create_future()
+        op.waiter = fut
+        if not self._exclusive and not self._holds:
+            self.transport.write(self.core.out.take())
+        return fut
 
     def get_buffer(self, Py_ssize_t sizehint):
         if self.negotiation is not None:

@@ -390,6 +390,11 @@ cdef class ExecuteOp(Operation):
         self.column_sinks = None
         self.sink_rows = 0
 
+    @property
+    def clean(self):
+        """Answered without an error and with every row decoded: nothing left to handle."""
+        return self.error_fields is None and not self.schema_changed and self.decode_error is None
+
     cdef int on_message(self, WireProtocol proto, MessageView msg) except -1:
         cdef char t = msg.mtype
         if t == b'D':
