@@ -78,7 +78,7 @@ cdef class ColumnSink:
         self.packed = bytearray(self.capacity * self.width)
 
     cdef int _grow(self) except -1:
-        self.capacity *= 2
+        self.capacity = self.capacity * 2 if self.capacity else 1024
         PyByteArray_Resize(self.packed, self.capacity * self.width)
         if self.null_mask is not None:
             PyByteArray_Resize(self.null_mask, self.capacity)
